@@ -1,7 +1,12 @@
-"""Every Kafka topic name the hub uses, in one place: the names are a contract (DESIGN.md)."""
+"""Every Kafka topic name the hub uses, in one place: the names are a contract (DESIGN.md).
+
+All names hang off one root, `cshub` in production. Tests give each run its own root (for
+example `t3f9c2a`) so that they share one broker without seeing each other's records.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal["facility", "funding", "policy"]
@@ -10,35 +15,59 @@ KINDS: tuple[Kind, ...] = ("facility", "funding", "policy")
 NATIONAL_CODE = "000000"
 """Province code of the national row in every national table."""
 
-REJECTED = "cshub.rejected"
-NOTIFICATIONS = "cshub.notifications"
-SCHEMAS = "cshub.schemas"
-PREFIX = "cshub."
+TABLES: tuple[str, ...] = ("coverage", "facilities", "funding", "policy", "services", "obligations")
+"""The national progress tables, each a compacted topic `cshub.national.<table>` keyed by province:
+coverage (urban/rural facility coverage), facilities (by status, area standard), funding (by source),
+policy (items by status), services (big-city elderly-care/childcare coverage, monthly visit rate),
+obligations (reporting deadlines: on time, late, missing)."""
 
 
-def inbound(province: str, kind: Kind) -> str:
-    """Where a province publishes its reports of one kind: `cshub.in.<province>.<kind>`."""
-    return f"cshub.in.{province}.{kind}"
+@dataclass(frozen=True)
+class TopicNames:
+    """The hub's topic names under one root (`cshub` unless a test or a tenant says otherwise)."""
+
+    root: str = "cshub"
+
+    def inbound(self, province: str, kind: Kind) -> str:
+        """Where a province publishes its reports of one kind: `cshub.in.<province>.<kind>`."""
+        return f"{self.root}.in.{province}.{kind}"
+
+    def parse_inbound(self, topic: str) -> tuple[str, Kind] | None:
+        """(province, kind) of an inbound topic name under this root, or None when it is not one."""
+        head = f"{self.root}.in."
+        if not topic.startswith(head):
+            return None
+        parts = topic[len(head):].split(".")
+        if len(parts) != 2 or parts[1] not in KINDS:
+            return None
+        return parts[0], parts[1]  # type: ignore[return-value]  # checked against KINDS above
+
+    def validated(self, kind: Kind) -> str:
+        """What passed validation, keyed by province code + report id: `cshub.validated.<kind>`."""
+        return f"{self.root}.validated.{kind}"
+
+    def national(self, table: str) -> str:
+        """A compacted national progress table, keyed by province code: `cshub.national.<table>`."""
+        return f"{self.root}.national.{table}"
+
+    def feedback(self, province: str) -> str:
+        """Data returned to the province that sent it (回流): `cshub.feedback.<province>`."""
+        return f"{self.root}.feedback.{province}"
+
+    @property
+    def rejected(self) -> str:
+        """The dead-letter topic: every rejected record with its reason."""
+        return f"{self.root}.rejected"
+
+    @property
+    def notifications(self) -> str:
+        return f"{self.root}.notifications"
+
+    @property
+    def schemas(self) -> str:
+        """Compacted: every writer schema ever used, keyed by fingerprint."""
+        return f"{self.root}.schemas"
 
 
-def parse_inbound(topic: str) -> tuple[str, Kind] | None:
-    """(province, kind) of an inbound topic name, or None when the name is not one."""
-    parts = topic.split(".")
-    if len(parts) != 4 or parts[0] != "cshub" or parts[1] != "in" or parts[3] not in KINDS:
-        return None
-    return parts[2], parts[3]  # type: ignore[return-value]  # checked against KINDS above
-
-
-def validated(kind: Kind) -> str:
-    """What passed validation, keyed by province code + report id: `cshub.validated.<kind>`."""
-    return f"cshub.validated.{kind}"
-
-
-def national(table: str) -> str:
-    """A compacted national progress table, keyed by province code: `cshub.national.<table>`."""
-    return f"cshub.national.{table}"
-
-
-def feedback(province: str) -> str:
-    """Data returned to the province that sent it (回流): `cshub.feedback.<province>`."""
-    return f"cshub.feedback.{province}"
+TOPICS = TopicNames()
+"""The production names."""
