@@ -37,8 +37,12 @@ def jars_dir(cache: Path = DEFAULT_CACHE) -> Path:
     return cache / f"kafka-{KAFKA_VERSION}" / "libs"
 
 
-def ensure_jars(cache: Path = DEFAULT_CACHE) -> Path:
-    """Fetch the pinned Kafka jars with Maven unless they are already cached; return the folder."""
+def ensure_jars(cache: Path = DEFAULT_CACHE, *, maven_repo: Path | None = None) -> Path:
+    """Fetch the pinned Kafka jars with Maven unless they are already cached; return the folder.
+
+    `maven_repo` overrides Maven's local repository (~/.m2/repository), e.g. to time a fetch
+    from nothing.
+    """
     libs = jars_dir(cache)
     done = libs / ".complete"
     if done.exists():
@@ -51,6 +55,8 @@ def ensure_jars(cache: Path = DEFAULT_CACHE) -> Path:
         "mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
         f"-DoutputDirectory={tmp}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}",
     ]
+    if maven_repo is not None:
+        cmd.append(f"-Dmaven.repo.local={maven_repo}")
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BrokerError(f"mvn could not fetch Kafka {KAFKA_VERSION}:\n{result.stdout}\n{result.stderr}")

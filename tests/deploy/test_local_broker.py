@@ -1,0 +1,109 @@
+"""The local broker (deploy/local): idempotent start, data kept across restarts, clusters, clean stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+from deploy.local.broker import BrokerError, LocalCluster
+
+pytestmark = pytest.mark.integration
+
+
+def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for value in values:
+        producer.send(topic, value=value)
+    producer.flush()
+    producer.close()
+
+
+def _read_all(bootstrap: str, topic: str) -> list[bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    end = consumer.end_offsets([tp])[tp]
+    values = []
+    while consumer.position(tp) < end:
+        for records in consumer.poll(timeout_ms=1000).values():
+            values.extend(r.value for r in records)
+    consumer.close()
+    return values
+
+
+def test_start_is_idempotent_and_data_survives_a_restart(tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path / "b", base_port=24092)
+    cluster.start()
+    try:
+        first_pid = cluster.pid(cluster.nodes[0])
+        cluster.start()  # already running: leaves it alone
+        assert cluster.pid(cluster.nodes[0]) == first_pid
+        _produce(cluster.bootstrap, "kept", ["社区服务".encode(), b"two"])
+        cluster.stop()
+        assert cluster.pid(cluster.nodes[0]) is None
+        assert not any(answers for _, _, answers in cluster.status())
+        cluster.start()
+        assert cluster.pid(cluster.nodes[0]) != first_pid
+        assert _read_all(cluster.bootstrap, "kept") == ["社区服务".encode(), b"two"]
+    finally:
+        cluster.stop()
+
+
+def test_stop_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        cluster = LocalCluster(tmp_path / "c", base_port=24192)
+        cluster.nodes[0].home.mkdir(parents=True)
+        cluster.nodes[0].pid_file.write_text(str(stranger.pid))  # a stale pid file naming someone else
+        cluster.stop()
+        assert stranger.poll() is None, "stop() killed a process that is not its broker"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_port_taken_by_another_broker_is_a_clear_error(tmp_path: Path, kafka_bootstrap: str) -> None:
+    port = int(kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+    with pytest.raises(BrokerError, match=f"port {port} is taken"):
+        LocalCluster(tmp_path / "d", base_port=port).start()
+
+
+def test_three_node_cluster_replicates_and_survives_one_node_down(tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path / "three", size=3, base_port=24292, heap="384m")
+    cluster.start()
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+        admin.create_topics([NewTopic("replicated", num_partitions=1, replication_factor=3,
+                                      topic_configs={"min.insync.replicas": "2"})])
+        admin.close()
+        _produce(cluster.bootstrap, "replicated", [b"before"])
+        cluster.stop_node(cluster.nodes[2], kill=True)
+        live = ",".join(n.bootstrap for n in cluster.nodes[:2])
+        _produce(live, "replicated", [b"while-one-down"])
+        assert _read_all(live, "replicated") == [b"before", b"while-one-down"]
+    finally:
+        cluster.stop()
+
+
+def test_cli_start_status_stop(tmp_path: Path) -> None:
+    cshub = [sys.executable, "-m", "cshub.cli", "broker"]
+    where = ["--home", str(tmp_path / "cli"), "--port", "24392"]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    assert subprocess.run([*cshub, "status", *where], env=env, capture_output=True).returncode == 3
+    started = subprocess.run([*cshub, "start", *where], env=env, capture_output=True, text=True)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "up at 127.0.0.1:24392" in started.stdout
+        status = subprocess.run([*cshub, "status", *where], env=env, capture_output=True, text=True)
+        assert status.returncode == 0 and "running" in status.stdout
+    finally:
+        stopped = subprocess.run([*cshub, "stop", *where], env=env, capture_output=True, text=True)
+    assert stopped.returncode == 0
+    assert subprocess.run([*cshub, "status", *where], env=env, capture_output=True).returncode == 3
