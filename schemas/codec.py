@@ -1,0 +1,164 @@
+"""Avro single-object encoding (Avro spec): 0xC3 0x01, the writer schema's 8-byte fingerprint, the body.
+
+`encode` writes with the latest version of a schema; `decode` finds the writer schema by its
+fingerprint (any version in the repo, or one learned with `registry.register`) and resolves it to
+the reader schema (by default the latest version of the writer's name). Any bad input raises
+`CodecError` with a `reason`; nothing else escapes (tests/schemas/test_codec_fuzz.py).
+
+`decode` is the streams worker's hot path: the schema pair for each (fingerprint, reader) is looked
+up once and cached, and the body is read straight from the caller's bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
+
+from schemas import registry
+from schemas.errors import CodecError
+from schemas.registry import SchemaVersion
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = 10
+
+# What fastavro can raise on a truncated or garbage body. EOFError means the body ended early.
+_BODY_ERRORS = (
+    ValueError,  # includes UnicodeDecodeError, bad decimal, date out of range
+    IndexError,  # enum or union index out of range
+    KeyError,
+    TypeError,
+    OverflowError,  # timestamps or dates beyond datetime's range
+    MemoryError,  # a garbage length prefix asking for a huge allocation
+    struct.error,
+    SchemaResolutionError,
+)
+_ENCODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError, struct.error)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A decoded record: the writer schema's name, version and fingerprint, and the value.
+
+    `version` is 0 for a writer schema learned at run time that matches no file in the repo.
+    `value` follows the reader schema: money as `Decimal`, timestamps as aware UTC `datetime`.
+    """
+
+    name: str
+    version: int
+    fingerprint: bytes
+    value: dict[str, Any]
+
+
+_Plan = tuple[SchemaVersion, Any, Any]  # writer version, writer parsed, reader parsed or None
+_plans: dict[tuple[bytes, str | None], _Plan] = {}
+
+
+def _plan(fp: bytes, reader: str | None) -> _Plan:
+    """The (writer, reader) schema pair for a fingerprint; cached, since decode runs per record."""
+    plan = _plans.get((fp, reader))
+    if plan is not None:
+        return plan
+    writer = registry.by_fingerprint(fp)
+    if writer is None:
+        raise CodecError(
+            "unknown_fingerprint",
+            f"unknown writer schema fingerprint {fp.hex()}: not in schemas/avro/ nor registered at run time "
+            "(register it from the cshub.schemas topic)",
+        )
+    reader_name = writer.name if reader is None else registry.full_name(reader)
+    try:
+        target = registry.latest(reader_name)
+    except KeyError as exc:
+        raise CodecError("unknown_fingerprint", f"no reader schema named {reader_name!r}") from exc
+    if writer.name != target.name:
+        raise CodecError(
+            "bad_body",
+            f"record was written as {writer.name} v{writer.version}, cannot be read as {target.name}",
+        )
+    plan = (writer, writer.parsed, None if target is writer else target.parsed)
+    _plans[(fp, reader)] = plan
+    return plan
+
+
+def decode(data: bytes, reader: str | None = None) -> Decoded:
+    """Decode one single-object-encoded record, resolving writer to reader schema.
+
+    `reader` is a schema name (`cshub.FacilityReport` or `FacilityReport`); None means the
+    latest version of the writer's own name. Raises CodecError and nothing else.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise CodecError("bad_magic", f"expected bytes, got {type(data).__name__}")
+    if data[:2] != MAGIC:
+        if len(data) < 2:
+            raise CodecError("truncated", f"record is {len(data)} byte(s); the header alone is {HEADER_SIZE}")
+        raise CodecError(
+            "bad_magic",
+            f"record starts with {bytes(data[:2]).hex()}, not c301: not Avro single-object encoding",
+        )
+    if len(data) < HEADER_SIZE:
+        raise CodecError("truncated", f"record is {len(data)} bytes; the header alone is {HEADER_SIZE}")
+    fp = bytes(data[2:HEADER_SIZE])
+    writer, writer_parsed, reader_parsed = _plan(fp, reader)
+    fo = BytesIO(data)
+    fo.seek(HEADER_SIZE)
+    try:
+        value = schemaless_reader(fo, writer_parsed, reader_parsed)
+    except EOFError as exc:
+        raise CodecError("truncated", f"{writer.name} v{writer.version} body ends early: {exc}") from exc
+    except _BODY_ERRORS as exc:
+        raise CodecError(
+            "bad_body", f"{writer.name} v{writer.version} body is not valid: {type(exc).__name__}: {exc}"
+        ) from exc
+    end = fo.tell()
+    if end != len(data):
+        raise CodecError(
+            "bad_body",
+            f"{writer.name} v{writer.version} body ends at byte {end} but the record has {len(data)}: trailing bytes",
+        )
+    if not isinstance(value, dict):
+        raise CodecError("bad_body", f"{writer.name} body did not decode to a record")
+    return Decoded(writer.name, writer.version, fp, value)
+
+
+def encode(name: str, record: dict[str, Any]) -> bytes:
+    """Encode `record` with the latest version of schema `name`; CodecError('encode_failed') on a bad record.
+
+    Strict: a field the schema does not know, or a missing field without a default, is an error.
+    """
+    try:
+        sv = registry.latest(name)
+    except KeyError as exc:
+        raise CodecError("encode_failed", str(exc.args[0])) from exc
+    buf = BytesIO()
+    buf.write(MAGIC)
+    buf.write(sv.fingerprint)
+    try:
+        # strict_allow_default alone is fastavro's strict mode that still fills defaults (strict=True would not).
+        schemaless_writer(buf, sv.parsed, record, strict_allow_default=True)
+    except _ENCODE_ERRORS as exc:
+        what = record.get("report_id") if isinstance(record, dict) else None
+        raise CodecError(
+            "encode_failed",
+            f"cannot encode {sv.name} v{sv.version} record {what!r}: {type(exc).__name__}: {exc}",
+        ) from exc
+    return buf.getvalue()
+
+
+def schema_json(fingerprint: bytes) -> str:
+    """The JSON text of the writer schema with this fingerprint, for the cshub.schemas topic."""
+    sv = registry.by_fingerprint(bytes(fingerprint))
+    if sv is None:
+        raise CodecError("unknown_fingerprint", f"unknown schema fingerprint {bytes(fingerprint).hex()}")
+    return sv.schema_json
+
+
+def fingerprint_of(data: bytes) -> bytes:
+    """The writer fingerprint in a record's header, without decoding the body."""
+    if data[:2] != MAGIC or len(data) < HEADER_SIZE:
+        raise CodecError("bad_magic", "not Avro single-object encoding (needs c301 and an 8-byte fingerprint)")
+    return bytes(data[2:HEADER_SIZE])

@@ -1,0 +1,87 @@
+"""Reference data shipped with the contract: the provincial units and the policy items.
+
+Files are read on first use, never at import. A deployment that adds a unit (for example
+a pilot zone with its own code) points CSHUB_PROVINCES_FILE at its own CSV with the same
+columns (code,name_zh,name_en), or passes a path.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+PROVINCES_FILE = DATA_DIR / "provinces.csv"
+POLICY_ITEMS_FILE = DATA_DIR / "policy_items.csv"
+PROVINCES_ENV = "CSHUB_PROVINCES_FILE"
+
+
+@dataclass(frozen=True, slots=True)
+class Province:
+    """A provincial-level unit: 6-digit GB/T 2260 code and its names."""
+
+    code: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyItem:
+    """A policy item every province reports on (schemas/data/policy_items.csv)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+
+
+def provinces(path: str | Path | None = None) -> dict[str, Province]:
+    """Provincial units by code: from `path`, else $CSHUB_PROVINCES_FILE, else the shipped file.
+
+    The result is cached per file; do not mutate it.
+    """
+    chosen = path or os.environ.get(PROVINCES_ENV) or PROVINCES_FILE
+    return _load_provinces(Path(chosen).resolve())
+
+
+def policy_items(path: str | Path | None = None) -> dict[str, PolicyItem]:
+    """Policy items by code, in file order. Cached; do not mutate the result."""
+    return _load_policy_items(Path(path or POLICY_ITEMS_FILE).resolve())
+
+
+def _rows(path: Path, what: str) -> list[dict[str, str]]:
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise FileNotFoundError(f"cannot read {what} file {path}: {exc}") from exc
+    for number, row in enumerate(rows, start=2):
+        if not row.get("code") or not row.get("name_zh") or row.get("name_en") is None:
+            raise ValueError(f"{path}:{number}: {what} row needs code,name_zh,name_en; got {row}")
+    return rows
+
+
+@cache
+def _load_provinces(path: Path) -> dict[str, Province]:
+    out: dict[str, Province] = {}
+    for number, row in enumerate(_rows(path, "provinces"), start=2):
+        code = row["code"].strip()
+        if len(code) != 6 or not code.isdigit() or not code.isascii():
+            raise ValueError(f"{path}:{number}: province code must be 6 digits, got {code!r}")
+        if code in out:
+            raise ValueError(f"{path}:{number}: province code {code} appears twice")
+        out[code] = Province(code, row["name_zh"].strip(), row["name_en"].strip())
+    return out
+
+
+@cache
+def _load_policy_items(path: Path) -> dict[str, PolicyItem]:
+    out: dict[str, PolicyItem] = {}
+    for number, row in enumerate(_rows(path, "policy items"), start=2):
+        code = row["code"].strip()
+        if code in out:
+            raise ValueError(f"{path}:{number}: policy item code {code} appears twice")
+        out[code] = PolicyItem(code, row["name_zh"].strip(), row["name_en"].strip())
+    return out
