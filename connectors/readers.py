@@ -1,0 +1,273 @@
+"""Read a province's report files (CSV, JSON Lines, Excel .xlsx) row by row, without loading them whole.
+
+Each reader yields `(row_number, record)`: the row number is what the clerk sees (the spreadsheet line, the
+header being line 1; for JSON Lines the line number), and `record` is a dict shaped like the Avro report
+(nested `items` and `indicators` for policy reports), still unvalidated: the pydantic models in
+`schemas.models` decide what is right. Empty cells are left out so the model's defaults apply.
+
+Column layout of CSV and Excel files (one report per row, header row first; UTF-8, with or without the BOM
+Excel writes; a CSV that is not UTF-8 is read as GB18030, what Chinese Excel saves by default). The header
+may use the English field names below or the Chinese labels in `ZH_HEADERS` (e.g. 报告编号 for report_id).
+
+Every kind: `report_id, revision, withdrawn, province, period, produced_at`
+  - revision: 1, 2, ...; withdrawn: true/false, 是/否, 1/0 (empty = false)
+  - period: YYYY-MM; produced_at: ISO date-time (2025-03-31T10:00:00+08:00; no zone = Beijing time)
+    or an Excel date cell.
+Facility: `county_code, community_code, community_name, area_type, households, floor_area_m2, status,
+  functions, old_community_renovation, operating_mode`
+  - area_type URBAN/RURAL (or 城市/农村); status PLANNED/UNDER_CONSTRUCTION/COMPLETED/OPERATING;
+  - functions: a ';'-separated list (also '；', '、' or ','), e.g. `ELDERLY_CARE;CHILDCARE;FITNESS`;
+  - operating_mode GOVERNMENT/SITE_FOR_SERVICE/SOCIAL_ORGANISATION/ENTERPRISE_CHAIN.
+Funding: `source, bond_code, purpose, project_name, allocated_yuan, disbursed_yuan`
+  - amounts in yuan with at most 2 decimals (read as exact decimals, never floats).
+Policy: the six indicator columns `urban_communities, rural_communities, big_city_communities,
+  big_city_communities_with_care, special_difficulty_elderly, special_difficulty_elderly_visited`, then
+  three columns per policy item code (codes from schemas/data/policy_items.csv):
+  `<CODE>.status` (NOT_STARTED/IN_PROGRESS/COMPLETED), `<CODE>.date` (YYYY-MM-DD), `<CODE>.evidence`.
+  An item whose status cell is empty is not reported. One row per province and period is what a clerk
+  fills in: columns per item keep the sheet flat and filterable in Excel.
+JSON Lines: one JSON object per line in the Avro shape (nested `items` list and `indicators` object).
+
+Samples of each kind are in connectors/samples/.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from connectors.errors import ReaderError
+from schemas.topics import Kind
+
+RowRecord = tuple[int, dict[str, Any]]
+ROW_ERROR = "__row_error__"
+"""Key of a record a reader could not even parse (bad JSON line, too many cells); its value says why."""
+
+COMMON = ("report_id", "revision", "withdrawn", "province", "period", "produced_at")
+INDICATORS = ("urban_communities", "rural_communities", "big_city_communities", "big_city_communities_with_care",
+              "special_difficulty_elderly", "special_difficulty_elderly_visited")
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "facility": (*COMMON, "county_code", "community_code", "community_name", "area_type", "households",
+                 "floor_area_m2", "status", "functions", "old_community_renovation", "operating_mode"),
+    "funding": (*COMMON, "source", "bond_code", "purpose", "project_name", "allocated_yuan", "disbursed_yuan"),
+    "policy": (*COMMON, *INDICATORS),
+}
+ITEM_SUFFIXES = {"status": "status", "date": "status_date", "evidence": "evidence_ref"}
+ITEM_SUFFIXES_ZH = {"状态": "status", "日期": "date", "依据": "evidence"}
+
+ZH_HEADERS = {
+    "报告编号": "report_id", "修订号": "revision", "撤回": "withdrawn", "省份代码": "province", "报告期": "period",
+    "生成时间": "produced_at", "县级代码": "county_code", "社区代码": "community_code", "社区名称": "community_name",
+    "城乡类型": "area_type", "服务户数": "households", "建筑面积": "floor_area_m2", "状态": "status",
+    "功能": "functions", "老旧小区改造": "old_community_renovation", "运营方式": "operating_mode",
+    "资金来源": "source", "债券代码": "bond_code", "用途": "purpose", "项目名称": "project_name",
+    "下达金额": "allocated_yuan", "支付金额": "disbursed_yuan", "城市社区数": "urban_communities",
+    "农村社区数": "rural_communities", "大城市社区数": "big_city_communities",
+    "大城市有养老托育社区数": "big_city_communities_with_care", "特殊困难老年人数": "special_difficulty_elderly",
+    "本月探访人数": "special_difficulty_elderly_visited",
+}
+ZH_VALUES = {"城市": "URBAN", "农村": "RURAL", "是": "true", "否": "false"}
+LIST_SEPARATORS = (";", "；", "、", ",", "，")
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def column_of(kind: Kind, loc: tuple[Any, ...], record: dict[str, Any]) -> str:
+    """The file column a pydantic error location points at (what the clerk should fix)."""
+    if not loc:
+        return "(row)"
+    head = str(loc[0])
+    if head == "indicators" and len(loc) > 1:
+        return str(loc[1])
+    if head == "items" and len(loc) > 1 and isinstance(loc[1], int):
+        items = record.get("items") or []
+        code = items[loc[1]].get("code", f"item {loc[1] + 1}") if loc[1] < len(items) else f"item {loc[1] + 1}"
+        if len(loc) > 2:
+            suffix = {v: k for k, v in ITEM_SUFFIXES.items()}.get(str(loc[2]), str(loc[2]))
+            return f"{code}.{suffix}"
+        return str(code)
+    return head
+
+
+def _header_name(raw: Any) -> str:
+    name = str(raw or "").strip().lstrip("\ufeff")
+    if name in ZH_HEADERS:
+        return ZH_HEADERS[name]
+    if "." in name:
+        code, suffix = name.rsplit(".", 1)
+        return f"{code.strip().upper()}.{ITEM_SUFFIXES_ZH.get(suffix.strip(), suffix.strip().lower())}"
+    return name
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _cell(field: str, value: Any) -> Any:
+    """Normalise one cell to what the model accepts; leave judgement to the model."""
+    if isinstance(value, dt.datetime):
+        if field == "period":
+            return f"{value.year:04d}-{value.month:02d}"
+        if field == "produced_at":
+            return value if value.tzinfo else value.replace(tzinfo=BEIJING)
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return f"{value.year:04d}-{value.month:02d}" if field == "period" else value.isoformat()
+    if isinstance(value, float):
+        # Excel keeps numbers as doubles; repr gives the shortest decimal that round-trips (12.3 -> "12.3").
+        return str(int(value)) if value.is_integer() else repr(value)
+    text = _text(value)
+    return ZH_VALUES.get(text, text)
+
+
+def shape(kind: Kind, flat: dict[str, Any]) -> dict[str, Any]:
+    """Turn one flat row (column -> cell) into the Avro-shaped record the models validate."""
+    record: dict[str, Any] = {}
+    indicators: dict[str, Any] = {}
+    items: dict[str, dict[str, Any]] = {}
+    for column, raw in flat.items():
+        if raw is None or (isinstance(raw, str) and not raw.strip()) or not column:
+            continue
+        if "." in column:
+            code, suffix = column.rsplit(".", 1)
+            target = ITEM_SUFFIXES.get(suffix)
+            if target is None:
+                record[column] = raw  # unknown column: the model (extra="forbid") names it
+                continue
+            items.setdefault(code, {"code": code})[target] = _cell(target, raw)
+            continue
+        value = _cell(column, raw)
+        if column in INDICATORS:
+            indicators[column] = value
+        elif column == "functions":
+            text = str(value)
+            for sep in LIST_SEPARATORS[1:]:
+                text = text.replace(sep, ";")
+            record["functions"] = [part.strip().upper() for part in text.split(";") if part.strip()]
+        elif column == "produced_at" and isinstance(value, str) and "T" not in value and " " in value:
+            record[column] = value.replace(" ", "T", 1)
+        else:
+            record[column] = value
+    if kind == "policy":
+        record["indicators"] = indicators
+        record["items"] = [item for item in items.values() if "status" in item]
+    return record
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix in (".xlsx", ".xlsm"):
+        return "xlsx"
+    raise ReaderError(f"{path}: unknown file type {suffix!r}; use .csv, .jsonl or .xlsx (Excel 2007+; save .xls"
+                      " files as .xlsx first)")
+
+
+def _csv_encoding(path: Path) -> str:
+    """utf-8-sig when the head of the file is UTF-8, else GB18030 (Chinese Excel's default for CSV)."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8-sig"
+
+
+def read_csv(path: Path, kind: Kind) -> Iterator[RowRecord]:
+    encoding = _csv_encoding(path)
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if not header:
+            raise ReaderError(f"{path}: empty file; the first line must be the header ({', '.join(COLUMNS[kind])})")
+        names = [_header_name(h) for h in header]
+        for values in reader:
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) > len(names) and any(v.strip() for v in values[len(names):]):
+                yield reader.line_num, {ROW_ERROR: f"{len(values)} cells but the header has {len(names)} columns"}
+                continue
+            yield reader.line_num, shape(kind, dict(zip(names, values, strict=False)))
+
+
+def read_jsonl(path: Path, kind: Kind) -> Iterator[RowRecord]:
+    with path.open(encoding="utf-8-sig") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line, parse_float=Decimal)
+            except json.JSONDecodeError as exc:
+                yield number, {ROW_ERROR: f"not valid JSON: {exc.msg} at column {exc.colno}"}
+                continue
+            if not isinstance(obj, dict):
+                yield number, {ROW_ERROR: f"expected a JSON object, got {type(obj).__name__}"}
+                continue
+            yield number, obj
+
+
+def read_xlsx(path: Path, kind: Kind) -> Iterator[RowRecord]:
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise ReaderError(f"{path}: not a readable Excel .xlsx workbook: {exc}") from exc
+    try:
+        ws = wb.active
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None)
+        if not header or not any(header):
+            raise ReaderError(f"{path}: the first sheet has no header row; expected {', '.join(COLUMNS[kind])}")
+        names = [_header_name(h) for h in header]
+        for number, values in enumerate(rows, start=2):
+            if not any(v is not None and str(v).strip() for v in values):
+                continue
+            yield number, shape(kind, dict(zip(names, values, strict=False)))
+    finally:
+        wb.close()
+
+
+def read_rows(path: Path, kind: Kind) -> Iterator[RowRecord]:
+    """Stream `(row_number, record)` from a CSV, JSON Lines or Excel file (format from the suffix)."""
+    fmt = detect_format(path)
+    if not path.is_file():
+        raise ReaderError(f"{path}: no such file")
+    if fmt == "csv":
+        return read_csv(path, kind)
+    if fmt == "jsonl":
+        return read_jsonl(path, kind)
+    return read_xlsx(path, kind)
+
+
+def count_rows(path: Path) -> int | None:
+    """Roughly how many data rows a file has (for the progress bar); None when it is costly to know."""
+    fmt = detect_format(path)
+    if fmt == "xlsx":
+        return None
+    lines = 0
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            lines += block.count(b"\n")
+    return max(0, lines - (1 if fmt == "csv" else 0))
+
+
+def write_csv(rows: list[dict[str, Any]], kind: Kind, out: io.TextIOBase) -> None:
+    """Write flat rows with the kind's columns (used by samples, tests and benchmarks)."""
+    extra = sorted({k for r in rows for k in r} - set(COLUMNS[kind]))
+    writer = csv.DictWriter(out, fieldnames=[*COLUMNS[kind], *extra])
+    writer.writeheader()
+    writer.writerows(rows)

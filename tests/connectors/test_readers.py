@@ -1,0 +1,81 @@
+"""File readers: CSV (UTF-8, BOM, GB18030), JSON Lines and Excel give the same Avro-shaped rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from connectors.errors import ReaderError
+from connectors.readers import COLUMNS, ROW_ERROR, column_of, read_rows, shape
+
+SAMPLES = Path(__file__).resolve().parents[2] / "connectors" / "samples"
+
+
+def test_csv_sample_rows_have_chinese_names_and_line_numbers() -> None:
+    rows = list(read_rows(SAMPLES / "facility_320000.csv", "facility"))
+    assert [n for n, _ in rows] == [2, 3, 4, 5, 6]
+    first = rows[0][1]
+    assert first["community_name"] == "玄武区梅园新村社区"
+    assert first["functions"] == ["ELDERLY_CARE", "CHILDCARE", "FITNESS", "CULTURE"]
+    assert first["floor_area_m2"] == "860.50"
+
+
+def test_policy_item_columns_become_items_and_indicators() -> None:
+    [(row, record)] = list(read_rows(SAMPLES / "policy_320000.csv", "policy"))
+    assert row == 2
+    assert record["indicators"]["urban_communities"] == "7100"
+    codes = {i["code"]: i for i in record["items"]}
+    assert codes["PROVINCIAL_PLAN_ISSUED"] == {"code": "PROVINCIAL_PLAN_ISSUED", "status": "COMPLETED",
+                                               "status_date": "2022-04-15", "evidence_ref": "苏政办发〔2022〕31号"}
+    assert codes["SMART_COMMUNITY_PILOT"]["status"] == "NOT_STARTED"
+    assert column_of("policy", ("items", 0, "status_date"), record) == "PROVINCIAL_PLAN_ISSUED.date"
+    assert column_of("policy", ("indicators", "rural_communities"), record) == "rural_communities"
+
+
+def test_gb18030_csv_with_chinese_headers(tmp_path: Path) -> None:
+    text = "报告编号,修订号,省份代码,社区名称,城乡类型,功能\nA-1,1,320000,梅园新村社区,城市,ELDERLY_CARE、FITNESS\n"
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(text.encode("gb18030"))
+    [(_, record)] = list(read_rows(path, "facility"))
+    assert record == {"report_id": "A-1", "revision": "1", "province": "320000", "community_name": "梅园新村社区",
+                      "area_type": "URBAN", "functions": ["ELDERLY_CARE", "FITNESS"]}
+
+
+def test_excel_cells_are_normalised(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(list(COLUMNS["funding"]))
+    ws.append(["JS-M-1", 1, False, "320000", dt.datetime(2025, 3, 1), dt.datetime(2025, 3, 31, 10, 0),
+               "SPECIAL_BOND", "2025JS01", "社区养老服务骨干网", "南京市项目", 1234.56, 1000])
+    ws.append([None] * len(COLUMNS["funding"]))
+    path = tmp_path / "funding.xlsx"
+    wb.save(path)
+    [(row, record)] = list(read_rows(path, "funding"))
+    assert row == 2
+    assert record["period"] == "2025-03"
+    assert record["allocated_yuan"] == "1234.56"
+    assert record["disbursed_yuan"] == "1000"
+    assert record["revision"] == "1"
+    assert record["produced_at"].tzinfo is not None
+
+
+def test_bad_json_line_is_a_row_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"report_id": "a"}\nnot json\n', encoding="utf-8")
+    rows = list(read_rows(path, "facility"))
+    assert rows[0] == (1, {"report_id": "a"})
+    assert rows[1][0] == 2 and ROW_ERROR in rows[1][1]
+
+
+def test_unknown_suffix_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ReaderError, match="unknown file type"):
+        read_rows(tmp_path / "x.xls", "facility")
+    with pytest.raises(ReaderError, match="no such file"):
+        read_rows(tmp_path / "x.csv", "facility")
+
+
+def test_empty_cells_are_left_out() -> None:
+    assert shape("funding", {"report_id": "a", "bond_code": "", "x": None}) == {"report_id": "a"}
