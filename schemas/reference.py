@@ -43,12 +43,12 @@ def provinces(path: str | Path | None = None) -> dict[str, Province]:
     The result is cached per file; do not mutate it.
     """
     chosen = path or os.environ.get(PROVINCES_ENV) or PROVINCES_FILE
-    return _load_provinces(Path(chosen).resolve())
+    return _load_provinces(str(chosen))  # keyed by the text: no file-system call per lookup
 
 
 def policy_items(path: str | Path | None = None) -> dict[str, PolicyItem]:
     """Policy items by code, in file order. Cached; do not mutate the result."""
-    return _load_policy_items(Path(path or POLICY_ITEMS_FILE).resolve())
+    return _load_policy_items(str(path or POLICY_ITEMS_FILE))
 
 
 def _rows(path: Path, what: str) -> list[dict[str, str]]:
@@ -64,7 +64,8 @@ def _rows(path: Path, what: str) -> list[dict[str, str]]:
 
 
 @cache
-def _load_provinces(path: Path) -> dict[str, Province]:
+def _load_provinces(name: str) -> dict[str, Province]:
+    path = Path(name)
     out: dict[str, Province] = {}
     for number, row in enumerate(_rows(path, "provinces"), start=2):
         code = row["code"].strip()
@@ -77,7 +78,8 @@ def _load_provinces(path: Path) -> dict[str, Province]:
 
 
 @cache
-def _load_policy_items(path: Path) -> dict[str, PolicyItem]:
+def _load_policy_items(name: str) -> dict[str, PolicyItem]:
+    path = Path(name)
     out: dict[str, PolicyItem] = {}
     for number, row in enumerate(_rows(path, "policy items"), start=2):
         code = row["code"].strip()

@@ -93,7 +93,7 @@ def test_encode_fills_defaults() -> None:
         (b"", "truncated", "0 byte"),
         (b"\xc3", "truncated", "1 byte"),
         (b"\xc3\x01\x00\x01", "truncated", "header"),
-        (b"{\"report_id\": 1}", "bad_magic", "7b22"),
+        (b'{"report_id": 1}', "bad_magic", "7b22"),
         (b"\xc3\x01" + b"\xff" * 8 + b"\x02", "unknown_fingerprint", "ffffffffffffffff"),
     ],
 )

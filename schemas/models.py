@@ -1,0 +1,245 @@
+"""pydantic models of the three report kinds, field for field the v1 .avsc files, with clerk-friendly errors.
+
+The business rules are not written here: each model calls `schemas.rules` after pydantic has
+checked the types, so the streams worker (which checks plain dicts) and these models agree.
+`explain()` turns a pydantic `ValidationError` into `Problem`s (field, value, rule in plain words),
+and `parse_report()` does both, raising `ValidationFailed`.
+"""
+
+from __future__ import annotations
+
+import decimal
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from schemas import rules
+from schemas.errors import Problem, ValidationFailed
+from schemas.topics import Kind
+
+_CENT = Decimal("0.01")
+
+
+def _no_float(value: object) -> object:
+    """Money must not pass through binary floating point: 0.1 + 0.2 is not 0.3."""
+    if isinstance(value, float | bool):
+        raise PydanticCustomError(
+            "float_amount",
+            'must be given as a string, integer or Decimal such as "812.50", not as {type}',
+            {"type": type(value).__name__},
+        )
+    return value
+
+
+def _to_fen(value: Decimal) -> Decimal:
+    """Write every exact amount with 2 decimals (812.5 -> 812.50); leave others for the rules to report."""
+    try:
+        quantized = value.quantize(_CENT)
+    except decimal.InvalidOperation:
+        return value
+    return quantized if quantized == value else value
+
+
+def _to_millis(value: datetime) -> datetime:
+    """Avro timestamp-millis keeps milliseconds; drop the rest so a round trip gives the same value."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+Amount = Annotated[Decimal, BeforeValidator(_no_float), AfterValidator(_to_fen)]
+"""Yuan or square metres: exact, 2 decimals. Accepts str, int or Decimal; refuses float."""
+Timestamp = Annotated[AwareDatetime, AfterValidator(_to_millis)]
+
+
+def _raise_problems(problems: list[Problem]) -> None:
+    if problems:
+        raise PydanticCustomError(
+            "business_rules",
+            "{summary}",
+            {"summary": "; ".join(str(p) for p in problems), "problems": tuple(problems)},
+        )
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_avro(self) -> dict[str, Any]:
+        """A dict ready for `schemas.codec.encode` (lists for arrays, Decimal money, aware datetimes)."""
+        return _lists(self.model_dump())
+
+    @classmethod
+    def from_avro(cls, value: dict[str, Any]) -> Self:
+        """The model of a decoded Avro dict (`schemas.codec.decode(...).value`); rules are checked."""
+        return cls.model_validate(value)
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    return value
+
+
+class _Report(_Model):
+    KIND: ClassVar[Kind]
+    SCHEMA: ClassVar[str]
+
+    report_id: str
+    revision: int
+    withdrawn: bool = False
+    province: str
+    period: str
+    produced_at: Timestamp
+
+    @model_validator(mode="after")
+    def _business_rules(self) -> Self:
+        _raise_problems(rules.check(self.KIND, self.to_avro()))
+        return self
+
+
+FacilityFunction = Literal[
+    "ELDERLY_CARE", "CHILDCARE", "FITNESS", "HEALTH", "CULTURE", "CONVENIENCE", "EMPLOYMENT", "LEGAL_AID", "OTHER"
+]
+
+
+class FacilityReport(_Report):
+    """One community comprehensive service facility (社区综合服务设施); cshub.FacilityReport v1."""
+
+    KIND: ClassVar[Kind] = "facility"
+    SCHEMA: ClassVar[str] = "cshub.FacilityReport"
+
+    county_code: str
+    community_code: str
+    community_name: str
+    area_type: Literal["URBAN", "RURAL"]
+    households: int
+    floor_area_m2: Amount
+    status: Literal["PLANNED", "UNDER_CONSTRUCTION", "COMPLETED", "OPERATING"]
+    functions: tuple[FacilityFunction, ...] = ()
+    old_community_renovation: bool = False
+    operating_mode: Literal["GOVERNMENT", "SITE_FOR_SERVICE", "SOCIAL_ORGANISATION", "ENTERPRISE_CHAIN"]
+
+
+class FundingReport(_Report):
+    """Money from one source for one project, cumulative to the period; cshub.FundingReport v1."""
+
+    KIND: ClassVar[Kind] = "funding"
+    SCHEMA: ClassVar[str] = "cshub.FundingReport"
+
+    source: Literal["SPECIAL_BOND", "CENTRAL_BUDGET", "PROVINCIAL_FISCAL", "SOCIAL_CAPITAL"]
+    bond_code: str | None = None
+    purpose: str
+    project_name: str
+    allocated_yuan: Amount
+    disbursed_yuan: Amount
+
+
+class PolicyItemStatus(_Model):
+    """A province's status on one policy item."""
+
+    code: str
+    status: Literal["NOT_STARTED", "IN_PROGRESS", "COMPLETED"]
+    status_date: date | None = None
+    evidence_ref: str = ""
+
+    @model_validator(mode="after")
+    def _business_rules(self) -> Self:
+        _raise_problems(rules.policy_item_problems(self.model_dump()))
+        return self
+
+
+class ProvinceIndicators(_Model):
+    """Province-level indicators only the province knows (coverage denominators, care, visits)."""
+
+    urban_communities: int
+    rural_communities: int
+    big_city_communities: int
+    big_city_communities_with_care: int
+    special_difficulty_elderly: int
+    special_difficulty_elderly_visited: int
+
+    @model_validator(mode="after")
+    def _business_rules(self) -> Self:
+        _raise_problems(rules.indicator_problems(self.model_dump()))
+        return self
+
+
+class PolicyReport(_Report):
+    """A province's policy item statuses and indicators for one period; cshub.PolicyReport v1."""
+
+    KIND: ClassVar[Kind] = "policy"
+    SCHEMA: ClassVar[str] = "cshub.PolicyReport"
+
+    items: tuple[PolicyItemStatus, ...] = ()
+    indicators: ProvinceIndicators
+
+
+Report = FacilityReport | FundingReport | PolicyReport
+
+KIND_MODELS: dict[Kind, type[FacilityReport] | type[FundingReport] | type[PolicyReport]] = {
+    "facility": FacilityReport,
+    "funding": FundingReport,
+    "policy": PolicyReport,
+}
+KIND_SCHEMAS: dict[Kind, str] = {kind: model.SCHEMA for kind, model in KIND_MODELS.items()}
+
+_PLAIN = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this report: check the spelling, or remove it",
+    "timezone_aware": "must carry a time zone, e.g. 2026-03-05T08:30:00+08:00",
+}
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _join(prefix: str, field: str) -> str:
+    if not prefix:
+        return field
+    return f"{prefix}{field}" if field.startswith("[") else f"{prefix}.{field}"
+
+
+def explain(exc: ValidationError) -> list[Problem]:
+    """Each error of `exc` as a Problem: the field path (e.g. `items[1].status_date`), the value, the rule.
+
+    Business-rule problems keep the stable reason codes of `schemas.rules`; type problems use
+    pydantic's error type as the reason (`missing`, `int_parsing`, `literal_error`, ...).
+    """
+    out: list[Problem] = []
+    for err in exc.errors():
+        path = _field_path(tuple(err["loc"]))
+        ctx = err.get("ctx") or {}
+        if err["type"] == "business_rules":
+            for p in ctx["problems"]:
+                out.append(Problem(_join(path, p.field), p.value, p.reason, p.rule))
+            continue
+        value = None if err["type"] == "missing" else err.get("input")
+        rule = _PLAIN.get(err["type"], err["msg"])
+        if rule and rule[0].isupper() and rule.startswith("Input should"):
+            rule = "must" + rule[len("Input should") :]
+        out.append(Problem(path or "(report)", value, err["type"], rule))
+    return out
+
+
+def parse_report(kind: Kind, data: dict[str, Any]) -> Report:
+    """Validate `data` as a report of `kind`; ValidationFailed listing every problem found."""
+    model = KIND_MODELS[kind]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(kind, explain(exc)) from exc

@@ -1,0 +1,186 @@
+"""pydantic models: field-for-field the latest .avsc, round trips through the codec, clerk-friendly errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pydantic
+import pytest
+
+from schemas import codec, registry, samples
+from schemas.errors import ValidationFailed
+from schemas.models import (
+    KIND_MODELS,
+    KIND_SCHEMAS,
+    FacilityReport,
+    FundingReport,
+    PolicyItemStatus,
+    PolicyReport,
+    ProvinceIndicators,
+    explain,
+    parse_report,
+)
+
+SAMPLE_OF = {"facility": samples.facility, "funding": samples.funding, "policy": samples.policy}
+
+
+def _avsc_fields(name: str, version: int = 1) -> list[dict[str, Any]]:
+    sv = next(v for v in registry.versions(name) if v.version == version)
+    return json.loads(sv.schema_json)["fields"]
+
+
+def _nested_fields(name: str, field: str) -> list[dict[str, Any]]:
+    for f in _avsc_fields(name):
+        if f["name"] == field:
+            t = f["type"]
+            return (t["items"] if t["type"] == "array" else t)["fields"]
+    raise AssertionError(field)
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        (FacilityReport, lambda: _avsc_fields("cshub.FacilityReport")),
+        (FundingReport, lambda: _avsc_fields("cshub.FundingReport")),
+        (PolicyReport, lambda: _avsc_fields("cshub.PolicyReport")),
+        (PolicyItemStatus, lambda: _nested_fields("cshub.PolicyReport", "items")),
+        (ProvinceIndicators, lambda: _nested_fields("cshub.PolicyReport", "indicators")),
+    ],
+)
+def test_model_fields_match_the_v1_schema_in_order_and_defaults(model: type[pydantic.BaseModel], fields: Any) -> None:
+    avsc = fields()
+    assert list(model.model_fields) == [f["name"] for f in avsc]
+    for f in avsc:
+        info = model.model_fields[f["name"]]
+        if "default" in f:
+            default = info.get_default()
+            assert (list(default) if isinstance(default, tuple) else default) == f["default"], f["name"]
+        else:
+            assert info.is_required(), f["name"]
+
+
+def test_kind_tables() -> None:
+    assert KIND_SCHEMAS == {
+        "facility": "cshub.FacilityReport",
+        "funding": "cshub.FundingReport",
+        "policy": "cshub.PolicyReport",
+    }
+    assert set(KIND_MODELS) == set(KIND_SCHEMAS)
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLE_OF))
+def test_model_round_trip_through_the_codec(kind: str) -> None:
+    model = KIND_MODELS[kind].from_avro(SAMPLE_OF[kind]())
+    decoded = codec.decode(codec.encode(KIND_SCHEMAS[kind], model.to_avro()))
+    assert KIND_MODELS[kind].from_avro(decoded.value) == model
+
+
+def test_models_are_frozen_and_forbid_extra_fields() -> None:
+    model = FacilityReport.from_avro(samples.facility())
+    with pytest.raises(pydantic.ValidationError):
+        model.households = 3  # type: ignore[misc]
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("facility", samples.facility(adress="x"))
+    assert [(p.field, p.reason) for p in info.value.problems] == [("adress", "extra_forbidden")]
+
+
+def test_money_accepts_str_int_decimal_and_keeps_the_fen() -> None:
+    for given in ("12345678901234.56", Decimal("12345678901234.56")):
+        assert FundingReport.from_avro(samples.funding(allocated_yuan=given)).allocated_yuan == Decimal(
+            "12345678901234.56"
+        )
+    model = FundingReport.from_avro(samples.funding(allocated_yuan=100, disbursed_yuan="0.5"))
+    assert str(model.allocated_yuan) == "100.00"
+    assert str(model.disbursed_yuan) == "0.50"
+    assert str(FundingReport.from_avro(samples.funding(disbursed_yuan="7.500")).disbursed_yuan) == "7.50"
+
+
+@pytest.mark.parametrize("bad", [0.1, 1.0, True])
+def test_money_refuses_float_and_bool(bad: object) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("funding", samples.funding(allocated_yuan=bad))
+    (problem,) = info.value.problems
+    assert (problem.field, problem.reason) == ("allocated_yuan", "float_amount")
+    assert "812.50" in problem.rule
+
+
+def test_disbursed_above_allocated_is_not_a_model_error() -> None:
+    model = FundingReport.from_avro(samples.funding(allocated_yuan="10.00", disbursed_yuan="20.00"))
+    assert model.disbursed_yuan > model.allocated_yuan
+
+
+def test_produced_at_keeps_milliseconds_and_needs_a_time_zone() -> None:
+    beijing = timezone(timedelta(hours=8))
+    model = FacilityReport.from_avro(samples.facility(produced_at=datetime(2026, 3, 5, 16, 0, 0, 123456, beijing)))
+    assert model.produced_at.microsecond == 123000
+    value = codec.decode(codec.encode("cshub.FacilityReport", model.to_avro())).value
+    assert value["produced_at"] == datetime(2026, 3, 5, 8, 0, 0, 123000, UTC)
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("facility", samples.facility(produced_at="2026-03-05T08:00:00"))
+    assert info.value.problems[0].reason == "timezone_aware"
+
+
+def test_explain_gives_field_value_and_rule_in_plain_words() -> None:
+    data = samples.policy(
+        items=[
+            {
+                "code": "PROVINCIAL_PLAN_ISSUED",
+                "status": "COMPLETED",
+                "status_date": date(2022, 1, 1),
+                "evidence_ref": "x",
+            },
+            {"code": "NO_SUCH_ITEM", "status": "COMPLETED"},
+        ]
+    )
+    with pytest.raises(pydantic.ValidationError) as info:
+        PolicyReport.model_validate(data)
+    problems = explain(info.value)
+    assert [(p.field, p.value, p.reason) for p in problems] == [
+        ("items[1].code", "NO_SUCH_ITEM", "unknown_policy_item"),
+        ("items[1].status_date", None, "missing_status_date"),
+        ("items[1].evidence_ref", "", "missing_evidence_ref"),
+    ]
+    assert all(p.rule and not p.rule.startswith("Input") for p in problems)
+
+
+def test_report_level_rules_come_with_their_reason_codes() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        parse_report(
+            "facility",
+            samples.facility(province="320000", county_code="110101", community_code="110101001001", revision=0),
+        )
+    assert [(p.field, p.reason) for p in info.value.problems] == [
+        ("revision", "bad_revision"),
+        ("county_code", "bad_county_code"),
+    ]
+    assert "county_code='110101'" in str(info.value)
+
+
+def test_type_errors_say_what_is_expected() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("facility", {**samples.facility(area_type="CITY", households="many"), "status": None})
+    by_field = {p.field: p for p in info.value.problems}
+    assert by_field["area_type"].rule == "must be 'URBAN' or 'RURAL'"
+    assert by_field["households"].value == "many"
+    assert set(by_field) == {"area_type", "households", "status"}
+
+
+def test_missing_fields_are_named() -> None:
+    data = samples.funding()
+    del data["project_name"]
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("funding", data)
+    assert [(p.field, p.value, p.rule) for p in info.value.problems] == [("project_name", None, "is required")]
+
+
+def test_indicator_rules_in_the_nested_model() -> None:
+    indicators = dict(samples.policy()["indicators"], special_difficulty_elderly_visited=10**6, urban_communities=-1)
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("policy", samples.policy(indicators=indicators))
+    assert [(p.field, p.reason) for p in info.value.problems] == [
+        ("indicators.urban_communities", "negative_indicator"),
+        ("indicators.special_difficulty_elderly_visited", "visited_exceeds_total"),
+    ]
