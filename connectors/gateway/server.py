@@ -1,0 +1,207 @@
+"""The dashboard web server (aiohttp): the static page, the tables as JSON, and live server-sent events.
+
+Routes: GET / (the dashboard), /static/* (its files), /api/tables, /api/notifications?limit=N,
+/api/reference (provinces, policy items, targets), /api/events (SSE: one `update` event per batch of
+changes, at most every `PUSH_INTERVAL_S`), /health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from connectors.gateway.reader import TableReader
+from connectors.gateway.snapshot import Change, Snapshot
+from schemas.topics import NATIONAL_CODE, TABLES, TopicNames
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(str(resources.files("connectors.gateway").joinpath("static")))
+PUSH_INTERVAL_S = 0.25
+"""Changes are batched for this long before one SSE event goes out, so a burst costs one redraw."""
+KEEPALIVE_S = 15.0
+
+TARGETS = {
+    "urban_coverage_pct": 100.0,
+    "rural_coverage_pct": 80.0,
+    "area_m2_per_100_households": 30.0,
+    "big_city_care_pct": 80.0,
+    "monthly_visit_pct": 100.0,
+}
+"""Default targets from DOMAIN.md, for the page's legend; the rows carry the targets the worker used."""
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where the gateway reads from and listens on."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_root: str = "cshub"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    notifications_limit: int = 200
+
+
+def _reference() -> dict[str, Any]:
+    import csv
+
+    def rows(name: str) -> list[dict[str, str]]:
+        with resources.files("schemas").joinpath(f"data/{name}").open(encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    return {"provinces": rows("provinces.csv"), "policy_items": rows("policy_items.csv"),
+            "national_code": NATIONAL_CODE, "tables": list(TABLES), "targets": TARGETS}
+
+
+def _json(data: Any) -> web.Response:
+    return web.Response(text=json.dumps(data, ensure_ascii=False), content_type="application/json",
+                        charset="utf-8", headers={"Cache-Control": "no-store"})
+
+
+class Gateway:
+    """One snapshot, one Kafka reader thread, one aiohttp app; fan-out of changes to SSE clients."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.snapshot = Snapshot(notifications_limit=config.notifications_limit)
+        self.reader = TableReader(config.bootstrap, self.snapshot, names=TopicNames(config.topic_root),
+                                  on_changes=self._on_changes_thread, notifications_tail=config.notifications_limit)
+        self.reference = _reference()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[Change] = []
+        self._clients: set[asyncio.Queue[str | None]] = set()
+        self._wake = asyncio.Event()
+        self._pusher: asyncio.Task[None] | None = None
+
+    # --- the reader thread calls this ---
+    def _on_changes_thread(self, changes: list[Change]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+                loop.call_soon_threadsafe(self._queue_changes, changes)
+
+    def _queue_changes(self, changes: list[Change]) -> None:
+        self._pending.extend(changes)
+        self._wake.set()
+
+    async def _push_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(PUSH_INTERVAL_S)
+            self._wake.clear()
+            changes, self._pending = self._pending, []
+            if not changes or not self._clients:
+                continue
+            # Only the latest value of each row matters to a client; notifications all go.
+            latest: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+            notes: list[dict[str, Any]] = []
+            for ch in changes:
+                if ch.kind == "notification":
+                    notes.append(ch.to_json())
+                else:
+                    latest[(ch.table, ch.key)] = ch.to_json()
+            payload = json.dumps({"version": self.snapshot.version, "changes": [*latest.values(), *notes]},
+                                 ensure_ascii=False)
+            message = f"event: update\ndata: {payload}\n\n"
+            for queue in list(self._clients):
+                queue.put_nowait(message)
+
+    # --- aiohttp lifecycle ---
+    async def on_startup(self, app: web.Application) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pusher = asyncio.create_task(self._push_loop())
+        self.reader.start()
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        for queue in list(self._clients):
+            queue.put_nowait(None)
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
+        await asyncio.get_running_loop().run_in_executor(None, self.reader.stop)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.index)
+        app.router.add_get("/api/tables", self.tables)
+        app.router.add_get("/api/notifications", self.notifications)
+        app.router.add_get("/api/reference", self.reference_view)
+        app.router.add_get("/api/events", self.events)
+        app.router.add_get("/health", self.health)
+        app.router.add_static("/static/", STATIC, show_index=False)
+        app.on_startup.append(self.on_startup)
+        app.on_shutdown.append(self.on_shutdown)
+        app.on_cleanup.append(self.on_cleanup)
+        return app
+
+    # --- handlers ---
+    async def index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def tables(self, request: web.Request) -> web.Response:
+        return _json({"version": self.snapshot.version, "tables": self.snapshot.tables_copy()})
+
+    async def notifications(self, request: web.Request) -> web.Response:
+        raw = request.query.get("limit", "50")
+        try:
+            limit = int(raw)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"limit must be an integer, got {raw!r}") from exc
+        return _json({"notifications": self.snapshot.notifications(limit)})
+
+    async def reference_view(self, request: web.Request) -> web.Response:
+        return _json(self.reference)
+
+    async def health(self, request: web.Request) -> web.Response:
+        ok = self.reader.alive
+        body = {"status": "ok" if ok else "reader-down", "caught_up": self.reader.caught_up.is_set(),
+                "bootstrap": self.config.bootstrap, "topic_root": self.config.topic_root, **self.snapshot.stats()}
+        return web.Response(text=json.dumps(body), content_type="application/json", status=200 if ok else 503)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                               "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._clients.add(queue)
+        try:
+            await response.write(f"event: hello\ndata: {json.dumps({'version': self.snapshot.version})}\n\n".encode())
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    message = ": keep-alive\n\n"
+                if message is None:
+                    break
+                await response.write(message.encode())
+        except ConnectionResetError:
+            pass  # the browser went away
+        finally:
+            self._clients.discard(queue)
+        return response
+
+
+async def serve(config: GatewayConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """Run the gateway until `stop` is set (the CLI sets it on SIGINT/SIGTERM)."""
+    gateway = Gateway(config)
+    runner = web.AppRunner(gateway.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

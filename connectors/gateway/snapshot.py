@@ -1,0 +1,114 @@
+"""The gateway's in-memory picture of the hub: every national table row and the latest notifications.
+
+Why a class of its own: the Kafka reader thread writes it and the web handlers read it, so it is the
+one place that holds a lock; and it is pure (no Kafka, no aiohttp), so it is unit-testable alone.
+Values are kept JSON-ready (see `jsonable`), so a handler can serialise a copy without surprises.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready copy of a decoded Avro value: money stays exact as a string (never a float)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+@dataclass
+class Change:
+    """What one applied record changed, as pushed to server-sent-event clients."""
+
+    kind: str  # "row" | "delete" | "notification"
+    table: str | None = None
+    key: str | None = None
+    value: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.table is not None:
+            out["table"] = self.table
+        if self.key is not None:
+            out["key"] = self.key
+        if self.value is not None:
+            out["value"] = self.value
+        return out
+
+
+@dataclass
+class Snapshot:
+    """Latest row per (table, key) and the last `notifications_limit` notifications, thread-safe."""
+
+    notifications_limit: int = 200
+    tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    version: int = 0
+    rejected_records: int = 0
+    _notifications: deque[dict[str, Any]] = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._notifications = deque(maxlen=self.notifications_limit)
+
+    def put_row(self, table: str, key: str, value: Mapping[str, Any] | None) -> Change:
+        """Set (or, for a tombstone `None`, delete) a table row; return the change."""
+        with self._lock:
+            self.version += 1
+            rows = self.tables.setdefault(table, {})
+            if value is None:
+                rows.pop(key, None)
+                return Change("delete", table, key)
+            row = jsonable(value)
+            rows[key] = row
+            return Change("row", table, key, row)
+
+    def add_notification(self, key: str | None, value: Mapping[str, Any]) -> Change:
+        with self._lock:
+            self.version += 1
+            note = jsonable(value)
+            if key is not None:
+                note.setdefault("province", key)
+            self._notifications.append(note)
+            return Change("notification", None, key, note)
+
+    def count_undecodable(self) -> None:
+        with self._lock:
+            self.rejected_records += 1
+
+    def tables_copy(self) -> dict[str, dict[str, dict[str, Any]]]:
+        with self._lock:
+            return {t: dict(rows) for t, rows in self.tables.items()}
+
+    def notifications(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Newest first."""
+        with self._lock:
+            notes = list(self._notifications)
+        notes.reverse()
+        return notes if limit is None else notes[:max(0, limit)]
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"version": self.version, "rows": sum(len(r) for r in self.tables.values()),
+                    "notifications": len(self._notifications), "undecodable": self.rejected_records}
