@@ -125,15 +125,13 @@ def decode(data: bytes, reader: str | None = None) -> Decoded:
     return Decoded(writer.name, writer.version, fp, value)
 
 
-def encode(name: str, record: dict[str, Any]) -> bytes:
+def encode(name: str, record: dict[str, Any], *, version: int | None = None) -> bytes:
     """Encode `record` with the latest version of schema `name`; CodecError('encode_failed') on a bad record.
 
     Strict: a field the schema does not know, or a missing field without a default, is an error.
+    `version` picks an older version (tests of schema evolution; a producer pinned to an old contract).
     """
-    try:
-        sv = registry.latest(name)
-    except KeyError as exc:
-        raise CodecError("encode_failed", str(exc.args[0])) from exc
+    sv = _writer(name, version)
     buf = BytesIO()
     buf.write(MAGIC)
     buf.write(sv.fingerprint)
@@ -147,6 +145,20 @@ def encode(name: str, record: dict[str, Any]) -> bytes:
             f"cannot encode {sv.name} v{sv.version} record {what!r}: {type(exc).__name__}: {exc}",
         ) from exc
     return buf.getvalue()
+
+
+def _writer(name: str, version: int | None) -> SchemaVersion:
+    try:
+        latest = registry.latest(name)
+    except KeyError as exc:
+        raise CodecError("encode_failed", str(exc.args[0])) from exc
+    if version is None or version == latest.version:
+        return latest
+    for sv in registry.versions(name):
+        if sv.version == version and version != registry.LEARNED_VERSION:
+            return sv
+    known = ", ".join(f"v{v.version}" for v in registry.versions(name) if v.version != registry.LEARNED_VERSION)
+    raise CodecError("encode_failed", f"{latest.name} has no version {version}; known: {known}")
 
 
 def schema_json(fingerprint: bytes) -> str:

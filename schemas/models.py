@@ -1,4 +1,4 @@
-"""pydantic models of the three report kinds, field for field the v1 .avsc files, with clerk-friendly errors.
+"""pydantic models of the three report kinds, field for field the latest .avsc files, with clerk-friendly errors.
 
 The business rules are not written here: each model calls `schemas.rules` after pydantic has
 checked the types, so the streams worker (which checks plain dicts) and these models agree.
@@ -114,7 +114,7 @@ FacilityFunction = Literal[
 
 
 class FacilityReport(_Report):
-    """One community comprehensive service facility (社区综合服务设施); cshub.FacilityReport v1."""
+    """One community comprehensive service facility (社区综合服务设施); cshub.FacilityReport v2 (v1 + address)."""
 
     KIND: ClassVar[Kind] = "facility"
     SCHEMA: ClassVar[str] = "cshub.FacilityReport"
@@ -129,6 +129,7 @@ class FacilityReport(_Report):
     functions: tuple[FacilityFunction, ...] = ()
     old_community_renovation: bool = False
     operating_mode: Literal["GOVERNMENT", "SITE_FOR_SERVICE", "SOCIAL_ORGANISATION", "ENTERPRISE_CHAIN"]
+    address: str = ""
 
 
 class FundingReport(_Report):
