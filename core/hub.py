@@ -1,0 +1,172 @@
+"""The fold: validated reports in, per-report state and per-province totals out.
+
+`Hub.apply` is the one function both shells call per record: the live worker over each batch,
+the auditor over every record in offset order. Its state is
+
+- per report (kind, province, report id): the latest revision and its contribution
+  (None once withdrawn). A revision not above the stored one changes nothing, so a duplicate,
+  an older revision or an at-least-once redelivery is a no-op: the state is idempotent without
+  any transaction.
+- per (province, kind, period): the earliest timestamp of a valid report (the deadline ledger).
+  A min, so again idempotent.
+- per province: running totals (`ProvinceTotals`), a pure function of the per-report state,
+  kept up to date by delta and rebuildable from the stored entries (`Hub.load`).
+
+Every state change is also handed to `on_write(key, value)` as compact bytes, so the live worker
+can persist it (one write per applied report) and rebuild after a crash by `Hub.load`ing the entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from core.config import HubConfig
+from core.contributions import contribution
+from core.notify import Notification, notification, record_anomalies
+from core.obligations import ObligationRule
+from core.rows import REPORT_TABLES, Offsets, Row, build_row
+from core.totals import ProvinceTotals, sum_totals
+
+NATIONAL = "000000"
+_SEP = "|"
+
+Writer = Callable[[str, bytes], None]
+
+
+def report_key(kind: str, province: str, report_id: str) -> str:
+    """Store key of one report's state."""
+    return f"r{_SEP}{kind}{_SEP}{province}{_SEP}{report_id}"
+
+
+def received_key(province: str, kind: str, period: str) -> str:
+    """Store key of the earliest arrival of a (province, kind, period)."""
+    return f"o{_SEP}{province}{_SEP}{kind}{_SEP}{period}"
+
+
+def _dump(value: list[Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Hub:
+    """The whole state of the national tables; feed it validated records, read rows out."""
+
+    def __init__(self, config: HubConfig, rules: tuple[ObligationRule, ...] = (),
+                 on_write: Writer | None = None) -> None:
+        self.config = config
+        self.rules = {r.kind: r for r in rules}
+        self.on_write = on_write
+        self.standard_centi = int(config.targets.floor_area_per_100_households.value * 100)
+        self.entries: dict[str, list[Any]] = {}  # report key -> [revision, contribution | None]
+        self.received: dict[tuple[str, str, str], int] = {}  # (province, kind, period) -> earliest ms
+        self.totals: dict[str, ProvinceTotals] = {p: ProvinceTotals() for p in config.provinces}
+        self.positions: Offsets = {}  # (topic, partition) -> next offset reflected
+        self.dirty: set[str] = set(config.provinces)  # provinces whose rows may have changed
+
+    def apply(self, kind: str, record: dict[str, Any], ts_ms: int, topic: str, partition: int,
+              offset: int) -> list[Notification]:
+        """Fold one validated record (decoded dict of report `kind`) at input position (topic, partition, offset).
+
+        `ts_ms` is the record's Kafka timestamp (ms): the arrival time the deadline ledger uses.
+        Returns per-record notifications (anomalies, a period met late); usually [].
+        """
+        tp = (topic, partition)
+        if offset >= self.positions.get(tp, 0):
+            self.positions[tp] = offset + 1
+        province = record["province"]
+        notes: list[Notification] = []
+        rkey = (province, kind, record["period"])
+        earliest = self.received.get(rkey)
+        if earliest is None or ts_ms < earliest:
+            self.received[rkey] = ts_ms
+            if self.on_write is not None:
+                self.on_write(received_key(*rkey), _dump([ts_ms, topic, partition, offset]))
+            if earliest is None:
+                notes.extend(self._late(rkey, ts_ms))
+        key = report_key(kind, province, record["report_id"])
+        old = self.entries.get(key)
+        revision = int(record["revision"])
+        if old is not None and old[0] >= revision:
+            return notes  # duplicate or older revision: latest revision wins
+        new = None if record.get("withdrawn") else contribution(kind, record)
+        totals = self.totals.get(province)
+        if totals is None:
+            totals = self.totals[province] = ProvinceTotals()
+        if old is not None and old[1] is not None:
+            totals.apply(kind, record["report_id"], old[1], -1, self.standard_centi)
+        if new is not None:
+            totals.apply(kind, record["report_id"], new, 1, self.standard_centi)
+        self.entries[key] = [revision, new]
+        if self.on_write is not None:
+            self.on_write(key, _dump([revision, new, topic, partition, offset]))
+        self.dirty.add(province)
+        notes.extend(record_anomalies(kind, province, record["report_id"], revision, new, self.standard_centi, ts_ms))
+        return notes
+
+    def _late(self, rkey: tuple[str, str, str], ts_ms: int) -> list[Notification]:
+        province, kind, period = rkey
+        rule = self.rules.get(kind)
+        if rule is None or period < rule.first_period:
+            return []
+        due = rule.due_ms(period)
+        if ts_ms < due:
+            return []
+        return [notification(
+            "OBLIGATION_MET_LATE", province, f"{kind}:{period}",
+            f"{province} reported {kind} for {period} late: due {due} ms, first report at {ts_ms} ms",
+            ts_ms, table="obligations", value=str(ts_ms), target=str(due), id_suffix="late")]
+
+    def load(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Rebuild from stored entries (as written to `on_write`), e.g. a Faust table after recovery.
+
+        Adds to the current state; call on a fresh Hub. Entries are independent, so order does not matter.
+        """
+        for key, raw in items:
+            value = json.loads(raw)
+            kind_tag, rest = key.split(_SEP, 1)
+            if kind_tag == "o":
+                province, kind, period = rest.split(_SEP, 2)
+                ts, topic, partition, offset = value
+                rkey = (province, kind, period)
+                if rkey not in self.received or ts < self.received[rkey]:
+                    self.received[rkey] = ts
+            elif kind_tag == "r":
+                kind, province, report_id = rest.split(_SEP, 2)
+                revision, new, topic, partition, offset = value
+                self.entries[key] = [revision, new]
+                if new is not None:
+                    totals = self.totals.setdefault(province, ProvinceTotals())
+                    totals.apply(kind, report_id, new, 1, self.standard_centi)
+                self.dirty.add(province)
+            else:
+                raise ValueError(f"unknown state key {key!r}: expected r|... or o|...")
+            tp = (topic, partition)
+            if offset + 1 > self.positions.get(tp, 0):
+                self.positions[tp] = offset + 1
+
+    def province_totals(self, table: str, province: str) -> dict[str, int]:
+        totals = self.totals.get(province) or ProvinceTotals()
+        return totals.table_totals(table, self.config.policy_items)
+
+    def rows(self, provinces: Iterable[str] | None = None,
+             tables: tuple[str, ...] = REPORT_TABLES) -> dict[tuple[str, str], Row]:
+        """Rows (table, province) -> row for `provinces` (default all) and the national row (000000).
+
+        The national row is computed from the element-wise sum of every province's totals,
+        i.e. from the province rows, so it is always consistent with them.
+        """
+        wanted = list(self.totals) if provinces is None else list(provinces)
+        out: dict[tuple[str, str], Row] = {}
+        for table in tables:
+            per = {p: self.province_totals(table, p) for p in self.totals}
+            for p in wanted:
+                out[(table, p)] = build_row(table, p, per[p], self.config, self.positions)
+            out[(table, NATIONAL)] = build_row(table, NATIONAL, sum_totals(list(per.values())),
+                                               self.config, self.positions)
+        return out
+
+    def take_dirty(self) -> set[str]:
+        """Provinces changed since the last call (all of them after construction or load)."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
