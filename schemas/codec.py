@@ -111,6 +111,10 @@ def decode(data: bytes, reader: str | None = None) -> Decoded:
     except EOFError as exc:
         raise CodecError("truncated", f"{writer.name} v{writer.version} body ends early: {exc}") from exc
     except _BODY_ERRORS as exc:
+        if fo.tell() >= len(data):  # fastavro ran off the end mid-value (it does not always say EOFError)
+            raise CodecError(
+                "truncated", f"{writer.name} v{writer.version} body ends early ({len(data)} bytes in all)"
+            ) from exc
         raise CodecError(
             "bad_body", f"{writer.name} v{writer.version} body is not valid: {type(exc).__name__}: {exc}"
         ) from exc
