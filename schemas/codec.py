@@ -55,12 +55,16 @@ class Decoded:
 
 
 _Plan = tuple[SchemaVersion, Any, Any]  # writer version, writer parsed, reader parsed or None
-_plans: dict[tuple[bytes, str | None], _Plan] = {}
+_plans: dict[str | None, dict[bytes, _Plan]] = {}
+"""reader name (None: the writer's latest) -> writer fingerprint -> plan. Two lookups, no tuple per record."""
 
 
 def _plan(fp: bytes, reader: str | None) -> _Plan:
     """The (writer, reader) schema pair for a fingerprint; cached, since decode runs per record."""
-    plan = _plans.get((fp, reader))
+    plans = _plans.get(reader)
+    if plans is None:
+        plans = _plans.setdefault(reader, {})
+    plan = plans.get(fp)
     if plan is not None:
         return plan
     writer = registry.by_fingerprint(fp)
@@ -74,14 +78,16 @@ def _plan(fp: bytes, reader: str | None) -> _Plan:
     try:
         target = registry.latest(reader_name)
     except KeyError as exc:
-        raise CodecError("unknown_fingerprint", f"no reader schema named {reader_name!r}") from exc
+        if reader is not None:
+            raise CodecError("unknown_fingerprint", f"no reader schema named {reader_name!r}") from exc
+        target = writer  # a schema only learned at run time (no .avsc in this repo): read it as written
     if writer.name != target.name:
         raise CodecError(
             "bad_body",
             f"record was written as {writer.name} v{writer.version}, cannot be read as {target.name}",
         )
     plan = (writer, writer.parsed, None if target is writer else target.parsed)
-    _plans[(fp, reader)] = plan
+    plans[fp] = plan
     return plan
 
 
@@ -102,8 +108,10 @@ def decode(data: bytes, reader: str | None = None) -> Decoded:
         )
     if len(data) < HEADER_SIZE:
         raise CodecError("truncated", f"record is {len(data)} bytes; the header alone is {HEADER_SIZE}")
-    fp = bytes(data[2:HEADER_SIZE])
-    writer, writer_parsed, reader_parsed = _plan(fp, reader)
+    fp = data[2:HEADER_SIZE] if type(data) is bytes else bytes(data[2:HEADER_SIZE])
+    plans = _plans.get(reader)
+    plan = plans.get(fp) if plans is not None else None
+    writer, writer_parsed, reader_parsed = plan if plan is not None else _plan(fp, reader)
     fo = BytesIO(data)
     fo.seek(HEADER_SIZE)
     try:

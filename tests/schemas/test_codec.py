@@ -137,3 +137,26 @@ def test_schema_json_is_the_writer_schema() -> None:
     with pytest.raises(CodecError) as info:
         codec.schema_json(b"\x00" * 8)
     assert info.value.reason == "unknown_fingerprint"
+
+
+def test_a_schema_learned_at_run_time_decodes_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The auditor registers writer schemas from the cshub.schemas topic, even of names this repo lacks."""
+    private = registry.Registry.from_directory()  # keep the process-wide registry as the files define it
+    monkeypatch.setattr(registry, "default_registry", lambda: private)
+    schema = {
+        "type": "record",
+        "name": "LearnedOnlyReport",
+        "namespace": "cshub",
+        "fields": [
+            {"name": "note", "type": "string"},
+            {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 2}},
+        ],
+    }
+    sv = registry.register(json.dumps(schema, ensure_ascii=False))
+    body = BytesIO()
+    fastavro.schemaless_writer(body, sv.parsed, {"note": "补录", "amount": Decimal("0.10")})
+    decoded = codec.decode(codec.MAGIC + sv.fingerprint + body.getvalue())
+    assert (decoded.name, decoded.version) == ("cshub.LearnedOnlyReport", registry.LEARNED_VERSION)
+    assert decoded.value == {"note": "补录", "amount": Decimal("0.10")}
+    with pytest.raises(CodecError, match="no reader schema named"):
+        codec.decode(codec.MAGIC + sv.fingerprint + body.getvalue(), reader="cshub.LearnedOnlyReport")

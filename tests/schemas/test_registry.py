@@ -48,9 +48,10 @@ def test_canonical_form_strips_logical_types_like_java() -> None:
 def test_every_schema_file_is_loaded_with_a_unique_fingerprint() -> None:
     reg = registry.default_registry()
     files = sorted(p.name for p in registry.AVRO_DIR.glob("*.avsc"))
-    loaded = sorted(f"{sv.name}.v{sv.version}.avsc" for sv in reg.all())
+    numbered = [sv for sv in reg.all() if sv.version != registry.LEARNED_VERSION]  # other tests may register
+    loaded = sorted(f"{sv.name}.v{sv.version}.avsc" for sv in numbered)
     assert loaded == files
-    assert len({sv.fingerprint for sv in reg.all()}) == len(files)
+    assert len({sv.fingerprint for sv in numbered}) == len(files)
     assert {"cshub.FacilityReport", "cshub.FundingReport", "cshub.PolicyReport"} <= set(reg.names())
 
 
