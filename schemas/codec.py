@@ -18,6 +18,7 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
+from fastavro.validation import ValidationError, validate
 
 from schemas import registry
 from schemas.errors import CodecError
@@ -140,7 +141,9 @@ def decode(data: bytes, reader: str | None = None) -> Decoded:
 def encode(name: str, record: dict[str, Any], *, version: int | None = None) -> bytes:
     """Encode `record` with the latest version of schema `name`; CodecError('encode_failed') on a bad record.
 
-    Strict: a field the schema does not know, or a missing field without a default, is an error.
+    Strict: a field the schema does not know, a missing field without a default, or a value out of its
+    Avro type's range (an int beyond 32 bits) is an error. Decimal precision is not checked here: the
+    business rules (`schemas.rules`, amount_too_large) do that. A naive datetime is taken as UTC (fastavro).
     `version` picks an older version (tests of schema evolution; a producer pinned to an old contract).
     """
     sv = _writer(name, version)
@@ -150,7 +153,9 @@ def encode(name: str, record: dict[str, Any], *, version: int | None = None) -> 
     try:
         # strict_allow_default alone is fastavro's strict mode that still fills defaults (strict=True would not).
         schemaless_writer(buf, sv.parsed, record, strict_allow_default=True)
-    except _ENCODE_ERRORS as exc:
+        # The writer does not range-check: 2**40 in an Avro int would be written, and other Avro readers refuse it.
+        validate(record, sv.parsed, raise_errors=True)
+    except (*_ENCODE_ERRORS, ValidationError) as exc:
         what = record.get("report_id") if isinstance(record, dict) else None
         raise CodecError(
             "encode_failed",

@@ -75,7 +75,8 @@ class _Model(BaseModel):
 
     def to_avro(self) -> dict[str, Any]:
         """A dict ready for `schemas.codec.encode` (lists for arrays, Decimal money, aware datetimes)."""
-        return _lists(self.model_dump())
+        out: dict[str, Any] = _lists(self.model_dump())
+        return out
 
     @classmethod
     def from_avro(cls, value: dict[str, Any]) -> Self:

@@ -67,11 +67,11 @@ def _build(schema_obj: dict[str, Any], schema_json: str, version: int, where: st
     if not isinstance(schema_obj, dict) or schema_obj.get("type") not in ("record", "enum", "fixed"):
         raise ValueError(f"{where}: the top level must be one named type (record, enum or fixed)")
     try:
-        parsed = fastavro.parse_schema(schema_obj, named_schemas={})
+        parsed: Any = fastavro.parse_schema(schema_obj, named_schemas={})
         canonical = to_parsing_canonical_form(schema_obj)
     except (fastavro.schema.SchemaParseException, fastavro.schema.UnknownType, ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"{where}: not a valid Avro schema: {exc}") from exc
-    name = parsed["name"]
+    name = str(parsed["name"])
     fp = bytes.fromhex(_fastavro_fingerprint(canonical, "CRC-64-AVRO"))
     return SchemaVersion(name, version, fp, canonical, schema_json, parsed)
 

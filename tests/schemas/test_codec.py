@@ -65,6 +65,10 @@ def test_plain_fastavro_reads_the_body_after_the_header() -> None:
         ({k: v for k, v in facility().items() if k != "province"}, "province"),
         (facility(floor_area_m2=Decimal("1.234")), "Scale|scale"),
         (facility(status="DEMOLISHED"), "DEMOLISHED"),
+        (facility(households=2**31), "households"),
+        (facility(floor_area_m2=812.5), "floor_area_m2"),
+        (facility(community_name="\ud800"), "surrogates"),
+        (facility(functions=["ELDERLY_CARE", "SAUNA"]), "SAUNA"),
     ],
 )
 def test_encode_rejects_bad_records(record: dict[str, object], match: str) -> None:
