@@ -129,3 +129,12 @@ def test_every_prefix_of_every_valid_payload() -> None:
     for data in VALID:
         for end in range(len(data)):
             assert _outcome(data[:end]) in ("truncated", "bad_magic"), end
+
+
+@pytest.mark.parametrize("sv", registry.default_registry().all(), ids=lambda sv: f"{sv.name}.v{sv.version}")
+def test_random_bodies_behind_every_known_header(sv: registry.SchemaVersion) -> None:
+    """Every schema in schemas/avro (tables, rejections, ...), not only the reports: valid header, garbage body."""
+    rnd = random.Random(f"body-{sv.name}-{sv.version}")
+    header = codec.MAGIC + sv.fingerprint
+    for _ in range(300):
+        _outcome(header + rnd.randbytes(rnd.randrange(120)))
