@@ -33,12 +33,12 @@ _BODY_ERRORS = (
     IndexError,  # enum or union index out of range
     KeyError,
     TypeError,
-    OverflowError,  # timestamps or dates beyond datetime's range
+    ArithmeticError,  # OverflowError (timestamps or dates beyond datetime's range), decimal.InvalidOperation
     MemoryError,  # a garbage length prefix asking for a huge allocation
     struct.error,
     SchemaResolutionError,
 )
-_ENCODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError, struct.error)
+_ENCODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError, IndexError, struct.error)
 
 
 @dataclass(frozen=True, slots=True)
