@@ -63,6 +63,8 @@ class Snapshot:
     """Latest row per (table, key) and the last `notifications_limit` notifications, thread-safe."""
 
     notifications_limit: int = 200
+    drop_fields: tuple[str, ...] = ("offsets",)
+    """Row fields the dashboard does not need: `offsets` lists every input partition (kilobytes per row)."""
     tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     version: int = 0
     rejected_records: int = 0
@@ -80,7 +82,7 @@ class Snapshot:
             if value is None:
                 rows.pop(key, None)
                 return Change("delete", table, key)
-            row = jsonable(value)
+            row = jsonable({k: v for k, v in value.items() if k not in self.drop_fields})
             rows[key] = row
             return Change("row", table, key, row)
 

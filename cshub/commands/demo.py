@@ -60,5 +60,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sink.close()
     print(f"demo feed {'stopped' if stop.is_set() else 'done'}: {stats.months} months, {stats.reports} reports"
-          f" acknowledged, {stats.bad} bad records sent raw, in {time.monotonic() - started:.1f} s", flush=True)
+          f" acknowledged, {sink.rejected_locally} refused by the publisher's checks,"
+          f" {stats.bad} bad records sent raw, in {time.monotonic() - started:.1f} s", flush=True)
     return 0

@@ -1,0 +1,142 @@
+"""Drive Debian's headless Chromium over the Chrome DevTools Protocol (CDP), with aiohttp's websocket client.
+
+Why CDP and not `--dump-dom`/`--screenshot`: the dashboard keeps a server-sent-events connection open,
+so the page never "finishes loading" and the one-shot flags hang. CDP lets a test evaluate JavaScript in
+the live page, wait for a condition and take a screenshot whenever it wants. No Playwright download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--hide-scrollbars", "--remote-debugging-port=0",
+]
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+class Browser:
+    """One headless Chromium with a fresh profile and one page; `async with Browser(...) as b`."""
+
+    def __init__(self, width: int = 1440, height: int = 900) -> None:
+        self.width, self.height = width, height
+        self._profile = tempfile.TemporaryDirectory(prefix="cshub-chromium-")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ids = itertools.count(1)
+        self._session_id: str | None = None
+
+    async def __aenter__(self) -> Browser:
+        exe = chromium_path()
+        if exe is None:
+            raise RuntimeError("chromium is not installed; run deploy/local/system-deps.sh (apt-get install chromium)")
+        profile = Path(self._profile.name)
+        self._proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                                       f"--window-size={self.width},{self.height}", "about:blank"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                raise RuntimeError("chromium did not open its DevTools port within 30 s")
+            await asyncio.sleep(0.1)
+        port, path = port_file.read_text().split("\n")[:2]
+        self._session = aiohttp.ClientSession()
+        self._ws = await self._session.ws_connect(f"ws://127.0.0.1:{port}{path}", max_msg_size=0)
+        target = await self.send("Target.createTarget", {"url": "about:blank"}, session=False)
+        attached = await self.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
+                                   session=False)
+        self._session_id = attached["sessionId"]
+        await self.send("Page.enable")
+        await self.send("Runtime.enable")
+        await self.send("Emulation.setDeviceMetricsOverride",
+                        {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._session is not None:
+            await self._session.close()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._profile.cleanup()
+
+    async def send(self, method: str, params: dict[str, Any] | None = None, *, session: bool = True) -> dict[str, Any]:
+        """One CDP command; returns its result (events in between are skipped)."""
+        assert self._ws is not None
+        msg_id = next(self._ids)
+        msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params or {}}
+        if session and self._session_id:
+            msg["sessionId"] = self._session_id
+        await self._ws.send_str(json.dumps(msg))
+        while True:
+            raw = await asyncio.wait_for(self._ws.receive(), 30)
+            if raw.type != aiohttp.WSMsgType.TEXT:
+                raise RuntimeError(f"DevTools connection closed: {raw.type}")
+            data = json.loads(raw.data)
+            if data.get("id") == msg_id:
+                if "error" in data:
+                    raise RuntimeError(f"CDP {method} failed: {data['error']}")
+                return data.get("result", {})
+
+    async def goto(self, url: str) -> None:
+        await self.send("Page.navigate", {"url": url})
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                                      "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page error evaluating {expression!r}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str, timeout_s: float = 30.0) -> Any:
+        """Poll `expression` in the page until it is truthy; return its value."""
+        deadline = time.monotonic() + timeout_s
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = await self.evaluate(expression)
+            except RuntimeError:
+                last = None
+            if last:
+                return last
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"page condition not met within {timeout_s:.0f} s: {expression} (last {last!r})")
+
+    async def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            size = await self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+            params.update(clip={"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1},
+                          captureBeyondViewport=True)
+        data = await self.send("Page.captureScreenshot", params)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data["data"]))
+        return path
