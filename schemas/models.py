@@ -8,6 +8,7 @@ and `parse_report()` does both, raising `ValidationFailed`.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 from datetime import date, datetime
 from decimal import Decimal
@@ -238,10 +239,45 @@ def explain(exc: ValidationError) -> list[Problem]:
     return out
 
 
+_AMOUNTS = ("floor_area_m2", "allocated_yuan", "disbursed_yuan")
+
+
+def _raw_rule_problems(kind: Kind, data: Any) -> list[Problem]:
+    """The business rules on input that pydantic refused, so a clerk sees every problem in one pass.
+
+    pydantic stops before the report-level rules when any field has a type error; the rules only
+    read values with `.get` and isinstance checks, so they can run on the raw dict. Amounts typed as
+    text or integers are converted as the model would; input too malformed to walk gives nothing more.
+    """
+    if not isinstance(data, dict):
+        return []
+    record = dict(data)
+    for name in _AMOUNTS:
+        value = record.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            with contextlib.suppress(decimal.InvalidOperation):  # pydantic has reported it
+                record[name] = Decimal(value.strip() if isinstance(value, str) else value)
+    try:
+        return rules.check(kind, record)
+    except (AttributeError, TypeError):  # e.g. items given as a number: the type errors already say so
+        return []
+
+
 def parse_report(kind: Kind, data: dict[str, Any]) -> Report:
-    """Validate `data` as a report of `kind`; ValidationFailed listing every problem found."""
+    """Validate `data` as a report of `kind`; ValidationFailed listing every problem found.
+
+    Type problems (pydantic) and business-rule problems (schemas.rules) come together, each field once.
+    """
     model = KIND_MODELS[kind]
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(kind, explain(exc)) from exc
+        problems = explain(exc)
+        typed = [p.field for p in problems if p.reason not in rules.REASONS]
+        seen = {(p.field, p.reason) for p in problems}
+        for p in _raw_rule_problems(kind, data):
+            covered = any(p.field == f or p.field.startswith((f + ".", f + "[")) for f in typed)
+            if not covered and p.reason != "bad_amount" and (p.field, p.reason) not in seen:
+                problems.append(p)
+                seen.add((p.field, p.reason))
+        raise ValidationFailed(kind, problems) from exc

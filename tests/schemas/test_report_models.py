@@ -185,3 +185,43 @@ def test_indicator_rules_in_the_nested_model() -> None:
         ("indicators.urban_communities", "negative_indicator"),
         ("indicators.special_difficulty_elderly_visited", "visited_exceeds_total"),
     ]
+
+
+def test_type_and_rule_problems_come_in_one_pass() -> None:
+    """A clerk fixing a file should not have to resubmit to discover the next layer of problems."""
+    data = samples.facility(households="many", province="990000", floor_area_m2="-1.5", period="2026-3")
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("facility", data)
+    assert [(p.field, p.reason) for p in info.value.problems] == [
+        ("households", "int_parsing"),
+        ("province", "bad_province_code"),
+        ("period", "bad_period"),
+        ("county_code", "bad_county_code"),
+        ("floor_area_m2", "negative_area"),
+    ]
+
+
+def test_a_bad_item_does_not_hide_report_level_problems() -> None:
+    data = samples.policy(province="990000", items=[{"code": "NOPE", "status": "COMPLETED"}])
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("policy", data)
+    assert [(p.field, p.reason) for p in info.value.problems] == [
+        ("items[0].code", "unknown_policy_item"),
+        ("items[0].status_date", "missing_status_date"),
+        ("items[0].evidence_ref", "missing_evidence_ref"),
+        ("province", "bad_province_code"),
+    ]
+
+
+@pytest.mark.parametrize("items", [5, "abc", [1, 2], [{"code": 3}]])
+def test_malformed_input_still_gives_only_problems(items: object) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("policy", samples.policy(items=items))
+    assert info.value.problems
+    assert all(p.field.startswith("items") for p in info.value.problems)
+
+
+def test_not_a_dict_at_all() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("funding", ["not", "a", "report"])  # type: ignore[arg-type]
+    assert [p.reason for p in info.value.problems] == ["model_type"]
