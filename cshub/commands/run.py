@@ -154,7 +154,9 @@ async def _main(args: argparse.Namespace) -> int:
         from connectors.errors import ConnectorError
         from schemas.topics import TopicNames
 
-        specs = TopicPlan().specs(TopicNames(args.topic_root), all_provinces())
+        # The worker's validated.* partition count must match the topics' (it sizes its state table by it).
+        partitions = int(os.environ.get("CSHUB_PARTITIONS", "4"))
+        specs = TopicPlan(validated_partitions=partitions).specs(TopicNames(args.topic_root), all_provinces())
         try:
             created = await _until(stop, loop.run_in_executor(None, ensure_topics, bootstrap, specs))
         except ConnectorError as exc:
@@ -165,6 +167,7 @@ async def _main(args: argparse.Namespace) -> int:
         print(f"topics:    {len(specs)} under '{args.topic_root}' ({len(created or [])} created)", flush=True)
         env = {**os.environ, "CSHUB_BOOTSTRAP": bootstrap, "CSHUB_TOPIC_ROOT": args.topic_root,
                "CSHUB_DATA_DIR": str(home / "worker"), "CSHUB_WEB_PORT": str(args.worker_port),
+               "CSHUB_PARTITIONS": str(partitions),
                "PYTHONUNBUFFERED": "1"}
         cli = [sys.executable, "-m", "cshub.cli"]
         logs = home / "logs"
