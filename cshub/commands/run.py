@@ -25,6 +25,7 @@ from typing import IO
 HELP = "the whole hub on this machine: broker, topics, worker, web dashboard, demo feed"
 
 _PR_SET_PDEATHSIG = 1
+MAX_WORKER_RESTARTS = 5
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
@@ -68,12 +69,24 @@ class Child:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         self.name = name
+        self.argv = argv
+        self.env = env
         self.log_path = log_path
+        self.restarts = 0
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.argv, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def restart(self) -> None:
+        """Start the process again after it exited (the worker rebuilds its state from Kafka)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.restarts += 1
+        self.proc = self._spawn()
 
     def running(self) -> bool:
         return self.proc.poll() is None
@@ -184,18 +197,34 @@ async def _main(args: argparse.Namespace) -> int:
         print(f"\nThe hub is up after {time.monotonic() - started:.1f} s. Open {url} — Ctrl-C stops everything"
               " (data is kept).", flush=True)
         reported: set[str] = set()
+        restart_at: dict[str, float] = {}
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
+            if stop.is_set():
+                break
             for child in children:
-                if child.name not in reported and not child.running():
-                    reported.add(child.name)
-                    rc = child.proc.returncode
-                    if child.name == "demo" and rc == 0:
-                        print("demo feed: finished; the dashboard keeps the final picture", flush=True)
-                    else:
-                        print(f"{child.name}: exited with code {rc}; see {child.log_path}", flush=True)
-                        code = 1 if child.name == "worker" else code
+                if child.running() or child.name in reported:
+                    continue
+                rc = child.proc.returncode
+                if child.name == "worker" and child.restarts < MAX_WORKER_RESTARTS:
+                    # A dev hub keeps going: a crashed worker restarts and resumes from its committed state.
+                    if child.name not in restart_at:
+                        delay = min(30.0, 2.0 * 2 ** child.restarts)
+                        restart_at[child.name] = time.monotonic() + delay
+                        print(f"worker: exited with code {rc}; restarting in {delay:.0f} s (see {child.log_path})",
+                              flush=True)
+                    elif time.monotonic() >= restart_at[child.name]:
+                        del restart_at[child.name]
+                        child.restart()
+                        print(f"worker: restarted, pid {child.proc.pid}", flush=True)
+                    continue
+                reported.add(child.name)
+                if child.name == "demo" and rc == 0:
+                    print("demo feed: finished; the dashboard keeps the final picture", flush=True)
+                else:
+                    print(f"{child.name}: exited with code {rc}; see {child.log_path}", flush=True)
+                    code = 1 if child.name == "worker" else code
     finally:
         print("\nstopping: demo feed, worker, gateway, broker ...", flush=True)
         for child in reversed(children):
