@@ -38,6 +38,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -128,6 +129,44 @@ def _cell(field: str, value: Any) -> Any:
     return ZH_VALUES.get(text, text)
 
 
+def _beijing_if_naive(text: str) -> Any:
+    """A date-time typed without a zone is Beijing time (what a provincial clerk means); text that is no
+    date-time is left for the model to report."""
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return parsed.replace(tzinfo=BEIJING) if parsed.tzinfo is None else parsed
+
+
+INT_COLUMNS = frozenset({"revision", "households", *INDICATORS})
+DECIMAL_COLUMNS = frozenset({"floor_area_m2", "allocated_yuan", "disbursed_yuan"})
+BOOL_COLUMNS = frozenset({"withdrawn", "old_community_renovation"})
+BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def _typed(column: str, value: Any) -> Any:
+    """Text cells of typed columns as int, Decimal, bool or date; text that does not parse stays text,
+    so the model reports it with its own words (a CSV has only text, a clerk types "1,200" or "是")."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if column in INT_COLUMNS:
+        return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else value
+    if column in DECIMAL_COLUMNS:
+        if not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", text):
+            return value
+        return Decimal(text)
+    if column in BOOL_COLUMNS:
+        return BOOL_TEXT.get(text.lower(), value)
+    if column == "status_date":
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return value
+    return value
+
+
 def shape(kind: Kind, flat: dict[str, Any]) -> dict[str, Any]:
     """Turn one flat row (column -> cell) into the Avro-shaped record the models validate."""
     record: dict[str, Any] = {}
@@ -142,9 +181,9 @@ def shape(kind: Kind, flat: dict[str, Any]) -> dict[str, Any]:
             if target is None:
                 record[column] = raw  # unknown column: the model (extra="forbid") names it
                 continue
-            items.setdefault(code, {"code": code})[target] = _cell(target, raw)
+            items.setdefault(code, {"code": code})[target] = _typed(target, _cell(target, raw))
             continue
-        value = _cell(column, raw)
+        value = _typed(column, _cell(column, raw))
         if column in INDICATORS:
             indicators[column] = value
         elif column == "functions":
@@ -152,8 +191,8 @@ def shape(kind: Kind, flat: dict[str, Any]) -> dict[str, Any]:
             for sep in LIST_SEPARATORS[1:]:
                 text = text.replace(sep, ";")
             record["functions"] = [part.strip().upper() for part in text.split(";") if part.strip()]
-        elif column == "produced_at" and isinstance(value, str) and "T" not in value and " " in value:
-            record[column] = value.replace(" ", "T", 1)
+        elif column == "produced_at" and isinstance(value, str):
+            record[column] = _beijing_if_naive(value)
         else:
             record[column] = value
     if kind == "policy":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,16 +21,17 @@ def test_csv_sample_rows_have_chinese_names_and_line_numbers() -> None:
     first = rows[0][1]
     assert first["community_name"] == "玄武区梅园新村社区"
     assert first["functions"] == ["ELDERLY_CARE", "CHILDCARE", "FITNESS", "CULTURE"]
-    assert first["floor_area_m2"] == "860.50"
+    assert first["floor_area_m2"] == Decimal("860.50")
 
 
 def test_policy_item_columns_become_items_and_indicators() -> None:
     [(row, record)] = list(read_rows(SAMPLES / "policy_320000.csv", "policy"))
     assert row == 2
-    assert record["indicators"]["urban_communities"] == "7100"
+    assert record["indicators"]["urban_communities"] == 7100
     codes = {i["code"]: i for i in record["items"]}
     assert codes["PROVINCIAL_PLAN_ISSUED"] == {"code": "PROVINCIAL_PLAN_ISSUED", "status": "COMPLETED",
-                                               "status_date": "2022-04-15", "evidence_ref": "苏政办发〔2022〕31号"}
+                                               "status_date": dt.date(2022, 4, 15),
+                                               "evidence_ref": "苏政办发〔2022〕31号"}
     assert codes["SMART_COMMUNITY_PILOT"]["status"] == "NOT_STARTED"
     assert column_of("policy", ("items", 0, "status_date"), record) == "PROVINCIAL_PLAN_ISSUED.date"
     assert column_of("policy", ("indicators", "rural_communities"), record) == "rural_communities"
@@ -40,7 +42,7 @@ def test_gb18030_csv_with_chinese_headers(tmp_path: Path) -> None:
     path = tmp_path / "gbk.csv"
     path.write_bytes(text.encode("gb18030"))
     [(_, record)] = list(read_rows(path, "facility"))
-    assert record == {"report_id": "A-1", "revision": "1", "province": "320000", "community_name": "梅园新村社区",
+    assert record == {"report_id": "A-1", "revision": 1, "province": "320000", "community_name": "梅园新村社区",
                       "area_type": "URBAN", "functions": ["ELDERLY_CARE", "FITNESS"]}
 
 
@@ -56,9 +58,9 @@ def test_excel_cells_are_normalised(tmp_path: Path) -> None:
     [(row, record)] = list(read_rows(path, "funding"))
     assert row == 2
     assert record["period"] == "2025-03"
-    assert record["allocated_yuan"] == "1234.56"
-    assert record["disbursed_yuan"] == "1000"
-    assert record["revision"] == "1"
+    assert record["allocated_yuan"] == Decimal("1234.56")
+    assert record["disbursed_yuan"] == Decimal("1000")
+    assert record["revision"] == 1
     assert record["produced_at"].tzinfo is not None
 
 

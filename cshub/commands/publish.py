@@ -1,0 +1,103 @@
+"""`cshub publish --province 320000 --kind facility FILE`: validate a province's file and send it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "publish a province's reports from CSV, JSON Lines or Excel"
+MAX_PROBLEMS_SHOWN = 200
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a .csv, .jsonl or .xlsx file (layout: connectors/readers.py)")
+    parser.add_argument("--province", required=True, help="the publisher's own 6-digit province code")
+    parser.add_argument("--kind", required=True, choices=["facility", "funding", "policy"])
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
+    parser.add_argument("--topic-root", default="cshub", help="root of every topic name (default cshub)")
+    parser.add_argument("--check", action="store_true", help="validate the file only; send nothing")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds a record may wait for the broker's acknowledgement (default 60)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+
+def _progress(total: int | None, enabled: bool):
+    """A rich progress bar on stderr when it is a terminal; else None."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True), total
+
+
+def run(args: argparse.Namespace) -> int:
+    from connectors.errors import ConnectorError
+    from connectors.publisher import Publisher, format_ranges, ranges
+    from connectors.readers import count_rows, read_rows
+    from schemas.reference import provinces
+    from schemas.topics import TopicNames
+
+    if args.province not in provinces():
+        print(f"cshub publish: --province {args.province} is not a known province code"
+              " (schemas/data/provinces.csv lists them, e.g. 320000 for 江苏省)")
+        return 2
+    try:
+        rows = read_rows(args.file, args.kind)
+        if args.check:
+            return _check(args, rows)
+        publisher = Publisher(args.bootstrap, args.province, names=TopicNames(args.topic_root),
+                              delivery_timeout_ms=int(args.timeout * 1000))
+    except ConnectorError as exc:
+        print(f"cshub publish: {exc}")
+        return 2
+    bar = _progress(count_rows(args.file), not args.no_progress)
+    try:
+        if bar is None:
+            result = publisher.publish(args.kind, rows)
+        else:
+            progress, total = bar
+            with progress:
+                task = progress.add_task("rows", total=total)
+                result = publisher.publish(args.kind, rows, on_row=lambda _row: progress.advance(task))
+    except ConnectorError as exc:
+        print(f"cshub publish: {exc}")
+        return 2
+    finally:
+        publisher.close()
+
+    name = provinces()[args.province].name_zh
+    for problem in result.rejected[:MAX_PROBLEMS_SHOWN]:
+        print(f"  rejected {problem}")
+    if len(result.rejected) > MAX_PROBLEMS_SHOWN:
+        print(f"  ... and {len(result.rejected) - MAX_PROBLEMS_SHOWN} more problems")
+    print(f"{args.file.name} -> {result.topic} ({args.province} {name}, {args.kind}): {result.rows} rows,"
+          f" {result.sent} sent, {result.acknowledged} acknowledged, {result.rejected_rows} rejected locally")
+    if result.complete:
+        return 0 if not result.rejected else 1
+    print(f"NOT COMPLETE: {result.error or 'the broker did not acknowledge every record'}")
+    print(f"  acknowledged rows: {format_ranges(result.acknowledged_ranges())}")
+    if result.failed:
+        print(f"  sent but failed: rows {format_ranges(ranges(result.failed))}")
+    unknown = result.sent - result.acknowledged - len(result.failed)
+    if unknown > 0:
+        print(f"  {unknown} sent rows got no answer before the timeout (they may or may not be in the log)")
+    print("  re-running the same file is safe: acknowledged reports are only sent again as harmless duplicates")
+    return 3
+
+
+def _check(args: argparse.Namespace, rows) -> int:
+    from connectors.publisher import check_rows
+
+    bad = good = 0
+    for _row, avro, problems in check_rows(args.kind, args.province, rows):
+        if avro is None:
+            bad += 1
+            for problem in problems:
+                print(f"  rejected {problem}")
+        else:
+            good += 1
+    print(f"{args.file.name}: {good} good rows, {bad} bad rows (checked only, nothing sent)")
+    return 0 if bad == 0 else 1
