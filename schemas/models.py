@@ -8,10 +8,10 @@ and `parse_report()` does both, raising `ValidationFailed`.
 
 from __future__ import annotations
 
-import contextlib
 import decimal
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -239,28 +240,32 @@ def explain(exc: ValidationError) -> list[Problem]:
     return out
 
 
-_AMOUNTS = ("floor_area_m2", "allocated_yuan", "disbursed_yuan")
+@cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]
+    annotation: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(annotation)
 
 
-def _raw_rule_problems(kind: Kind, data: Any) -> list[Problem]:
+def _raw_rule_problems(model: type[_Report], data: Any) -> list[Problem]:
     """The business rules on input that pydantic refused, so a clerk sees every problem in one pass.
 
-    pydantic stops before the report-level rules when any field has a type error; the rules only
-    read values with `.get` and isinstance checks, so they can run on the raw dict. Amounts typed as
-    text or integers are converted as the model would; input too malformed to walk gives nothing more.
+    pydantic stops before the report-level rules when any field fails. Here each field is validated
+    on its own, exactly as the model would (so "1" becomes 1 and "812.5" becomes Decimal("812.50")),
+    the fields that fail are left out (pydantic has reported them), and the rules run on the rest.
     """
     if not isinstance(data, dict):
         return []
-    record = dict(data)
-    for name in _AMOUNTS:
-        value = record.get(name)
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            with contextlib.suppress(decimal.InvalidOperation):  # pydantic has reported it
-                record[name] = Decimal(value.strip() if isinstance(value, str) else value)
-    try:
-        return rules.check(kind, record)
-    except (AttributeError, TypeError):  # e.g. items given as a number: the type errors already say so
-        return []
+    record: dict[str, Any] = {}
+    for name in model.model_fields:
+        if name not in data:
+            continue
+        adapter = _field_adapter(model, name)
+        try:
+            record[name] = _lists(adapter.dump_python(adapter.validate_python(data[name])))
+        except ValidationError:
+            continue
+    return rules.check(model.KIND, record)
 
 
 def parse_report(kind: Kind, data: dict[str, Any]) -> Report:
@@ -275,9 +280,9 @@ def parse_report(kind: Kind, data: dict[str, Any]) -> Report:
         problems = explain(exc)
         typed = [p.field for p in problems if p.reason not in rules.REASONS]
         seen = {(p.field, p.reason) for p in problems}
-        for p in _raw_rule_problems(kind, data):
+        for p in _raw_rule_problems(model, data):
             covered = any(p.field == f or p.field.startswith((f + ".", f + "[")) for f in typed)
-            if not covered and p.reason != "bad_amount" and (p.field, p.reason) not in seen:
+            if not covered and (p.field, p.reason) not in seen:
                 problems.append(p)
                 seen.add((p.field, p.reason))
         raise ValidationFailed(kind, problems) from exc

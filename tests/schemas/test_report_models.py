@@ -225,3 +225,26 @@ def test_not_a_dict_at_all() -> None:
     with pytest.raises(ValidationFailed) as info:
         parse_report("funding", ["not", "a", "report"])  # type: ignore[arg-type]
     assert [p.reason for p in info.value.problems] == ["model_type"]
+
+
+def test_text_input_as_a_csv_gives_it_is_coerced_before_the_rules() -> None:
+    """Files give every cell as text: "1" is a valid revision; only the real problem is reported."""
+    data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in samples.funding().items()}
+    data["produced_at"] = "2026-03-05T16:30:15+08:00"
+    assert parse_report("funding", data).revision == 2
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("funding", {**data, "allocated_yuan": "-5.00", "purpose": ""})
+    assert [(p.field, p.reason) for p in info.value.problems] == [
+        ("purpose", "empty_text"),
+        ("allocated_yuan", "negative_money"),
+    ]
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("funding", {**data, "allocated_yuan": "-5.00", "revision": "one"})
+    assert [(p.field, p.reason) for p in info.value.problems] == [
+        ("revision", "int_parsing"),
+        ("allocated_yuan", "negative_money"),
+    ]
+    indicators = {k: str(v) for k, v in samples.policy()["indicators"].items()}
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("policy", samples.policy(indicators=indicators, revision="x"))
+    assert [(p.field, p.reason) for p in info.value.problems] == [("revision", "int_parsing")]
