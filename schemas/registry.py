@@ -2,9 +2,14 @@
 
 The fingerprint is the Avro spec's CRC-64-AVRO (Rabin) of the schema's Parsing Canonical Form,
 as the 8 little-endian bytes that single-object encoding puts after 0xC3 0x01. It is computed
-with fastavro, whose canonical form matches the Java reference implementation for logical types
-(`{"type": "long", "logicalType": ...}` becomes `"long"`); the Python `avro` 1.12 library keeps
-`{"type":"long"}` there and so gives different fingerprints. tests/schemas/test_registry.py pins this.
+with fastavro, whose canonical form matches the Java reference implementation
+(`SchemaNormalization.build`: in parsing form a logical type's primitive is written as `"long"`);
+the Python `avro` 1.12 library writes `{"type":"long"}` there and so gives other fingerprints for
+our schemas. tests/schemas/test_registry.py pins the Avro spec's test vectors and this choice.
+
+Because the canonical form drops logical types, two versions that differ only in, say, a decimal's
+scale would share a fingerprint: loading refuses that, and tests/schemas/test_evolution.py refuses
+any change of a logical type between versions.
 
 Files are parsed once, on first use. Every version stays loadable forever: a replay years later
 still finds the writer schema of an old record.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import avro.compatibility
 import avro.schema
@@ -67,7 +68,6 @@ def test_v2_record_read_with_a_v1_reader_drops_the_address() -> None:
     v2 = registry.latest("FacilityReport")
     reg.register(v2.schema_json)  # ...learns the v2 writer schema from the cshub.schemas topic
 
-
     value = schemaless_reader(io.BytesIO(data[10:]), reg.by_fingerprint(data[2:10]).parsed, v1.parsed)
     assert "address" not in value
     assert value == samples.facility()
@@ -131,3 +131,36 @@ def test_golden_payload(key: tuple[str, int]) -> None:
     assert (decoded.name, decoded.version) == key
     expected = make()
     assert {k: decoded.value[k] for k in expected} == expected
+
+
+def _logical_types(node: object, path: str, out: dict[str, tuple[object, ...]]) -> dict[str, tuple[object, ...]]:
+    """Path -> (logicalType, precision, scale) of every logical type in a schema's JSON."""
+    if isinstance(node, dict):
+        if "logicalType" in node:
+            out[path] = (node["logicalType"], node.get("precision"), node.get("scale", 0))
+        for key, child in node.items():
+            if key == "fields" and isinstance(child, list):
+                for f in child:
+                    _logical_types(f["type"], f"{path}.{f['name']}", out)
+            elif key in ("type", "items", "values"):
+                _logical_types(child, f"{path}/{key}", out)
+    elif isinstance(node, list):
+        for i, branch in enumerate(node):
+            _logical_types(branch, f"{path}|{i}", out)
+    return out
+
+
+@pytest.mark.parametrize(("writer", "reader"), _pairs(), ids=lambda sv: f"{sv.name}.v{sv.version}")
+def test_logical_types_never_change_between_versions(writer: SchemaVersion, reader: SchemaVersion) -> None:
+    """The canonical form and the avro checker both ignore logical types: a money scale changed from 2 to 4
+    would pass them and silently read every old amount 100 times too small. So this test pins them."""
+    old = _logical_types(json.loads(writer.schema_json), "", {})
+    new = _logical_types(json.loads(reader.schema_json), "", {})
+    changed = {path: (old[path], new[path]) for path in old.keys() & new.keys() if old[path] != new[path]}
+    assert not changed, f"{reader.name} v{reader.version} changes logical types of v{writer.version}: {changed}"
+
+
+def test_the_logical_type_walk_sees_money_and_timestamps() -> None:
+    found = _logical_types(json.loads(registry.latest("FundingReport").schema_json), "", {})
+    assert found[".allocated_yuan"] == ("decimal", 18, 2)
+    assert found[".produced_at"] == ("timestamp-millis", None, 0)
