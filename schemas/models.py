@@ -202,6 +202,12 @@ _PLAIN = {
     "missing": "is required",
     "extra_forbidden": "is not a field of this report: check the spelling, or remove it",
     "timezone_aware": "must carry a time zone, e.g. 2026-03-05T08:30:00+08:00",
+    "decimal_parsing": 'must be a number such as "12345.67": digits and one decimal point, no thousands separators',
+    "datetime_parsing": "must be a date and time with a time zone, e.g. 2026-03-05T08:30:00+08:00",
+    "datetime_from_date_parsing": "must be a date and time with a time zone, e.g. 2026-03-05T08:30:00+08:00",
+    "date_parsing": "must be a date YYYY-MM-DD, e.g. 2022-06-01",
+    "date_from_datetime_parsing": "must be a date YYYY-MM-DD, e.g. 2022-06-01",
+    "bool_parsing": "must be true or false",
 }
 
 

@@ -248,3 +248,29 @@ def test_text_input_as_a_csv_gives_it_is_coerced_before_the_rules() -> None:
     with pytest.raises(ValidationFailed) as info:
         parse_report("policy", samples.policy(indicators=indicators, revision="x"))
     assert [(p.field, p.reason) for p in info.value.problems] == [("revision", "int_parsing")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes", "field", "words"),
+    [
+        ("funding", {"allocated_yuan": "12,345.00"}, "allocated_yuan", "no thousands separators"),
+        ("facility", {"produced_at": "yesterday"}, "produced_at", "2026-03-05T08:30:00+08:00"),
+        ("facility", {"withdrawn": "maybe"}, "withdrawn", "true or false"),
+        ("facility", {"functions": ["ELDERLY_CARE", "SAUNA"]}, "functions[1]", "'ELDERLY_CARE', 'CHILDCARE'"),
+    ],
+)
+def test_type_errors_in_words_a_clerk_can_act_on(kind: str, changes: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        parse_report(kind, SAMPLE_OF[kind](**changes))  # type: ignore[arg-type]
+    (problem,) = info.value.problems
+    assert problem.field == field
+    assert words in problem.rule
+
+
+def test_a_bad_status_date_names_the_item() -> None:
+    item = {"code": "SMART_COMMUNITY_PILOT", "status": "COMPLETED", "status_date": "2022-13-01", "evidence_ref": "x"}
+    with pytest.raises(ValidationFailed) as info:
+        parse_report("policy", samples.policy(items=[item]))
+    (problem,) = info.value.problems
+    assert (problem.field, problem.value) == ("items[0].status_date", "2022-13-01")
+    assert "YYYY-MM-DD" in problem.rule
