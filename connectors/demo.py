@@ -264,7 +264,7 @@ class DemoFeed:
                 period = period_of(m)
                 for plan in self.plans:
                     batch = self._province_month(plan, m, period)
-                    if plan.code == self.late_province and m > 0:
+                    if plan.code == self.late_province:
                         held.extend(batch)
                     else:
                         sends.extend(batch)
