@@ -7,9 +7,11 @@ Apache Kafka jars (deploy/local), on ports 19092/19093 with its data under .cshu
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,11 +45,36 @@ def kafka_bootstrap() -> Iterator[str]:
             yield kafka.get_bootstrap_server()
         return
     cluster = LocalCluster(TEST_BROKER_HOME, base_port=19092)
-    cluster.start()
+    with _shared_use(TEST_BROKER_HOME):
+        cluster.start()
     try:
         yield cluster.bootstrap
     finally:
-        cluster.stop()
+        with _shared_use(TEST_BROKER_HOME) as users:
+            users.discard(os.getpid())
+            if not users:  # the last test run using it stops it; a concurrent run keeps it
+                cluster.stop()
+
+
+@contextmanager
+def _shared_use(home: Path) -> Iterator[set[int]]:
+    """Under a file lock, the live pids of test runs using the broker in `home` (this one added)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "users.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        users_file = home / "users"
+        recorded = {int(x) for x in users_file.read_text().split()} if users_file.exists() else set()
+        users = {pid for pid in recorded if _alive(pid)} | {os.getpid()}
+        yield users
+        users_file.write_text(" ".join(str(p) for p in sorted(users)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture

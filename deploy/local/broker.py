@@ -197,8 +197,10 @@ class LocalCluster:
         if (node.home / "data" / "meta.properties").exists():
             return
         cluster_id_file = self.home / "cluster.id"
-        if not cluster_id_file.exists():
-            cluster_id_file.write_text(_new_cluster_id())
+        if not cluster_id_file.exists():  # write-then-rename: a concurrent reader never sees it empty
+            tmp = cluster_id_file.with_name(f"cluster.id.{os.getpid()}")
+            tmp.write_text(_new_cluster_id())
+            tmp.rename(cluster_id_file)
         cmd = [self._java(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
                "--config", str(node.home / "server.properties"),
                "--cluster-id", cluster_id_file.read_text().strip(), "--ignore-formatted"]

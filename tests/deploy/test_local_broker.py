@@ -71,8 +71,12 @@ def test_stop_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
 
 def test_port_taken_by_another_broker_is_a_clear_error(tmp_path: Path, kafka_bootstrap: str) -> None:
     port = int(kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
-    with pytest.raises(BrokerError, match=f"port {port} is taken"):
-        LocalCluster(tmp_path / "d", base_port=port).start()
+    intruder = LocalCluster(tmp_path / "d", base_port=port)
+    try:
+        with pytest.raises(BrokerError, match=f"port {port} is taken"):
+            intruder.start()
+    finally:
+        intruder.stop()
 
 
 def test_three_node_cluster_replicates_and_survives_one_node_down(tmp_path: Path) -> None:
