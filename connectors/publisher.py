@@ -8,8 +8,9 @@ Why it works this way:
 - Each row's acknowledgement is tracked through its future. When the broker goes away mid-file the result
   lists exactly which rows were acknowledged (as ranges of row numbers); re-running the whole file is safe
   because the hub keeps the latest revision per report id, so re-sent reports are harmless duplicates.
-- The writer schema of each kind is published to the compacted `cshub.schemas` topic (key: the 16-hex-digit
-  CRC-64-AVRO fingerprint, value: the schema JSON), so a replay years later can decode every record.
+- The writer schema of each kind is published to the compacted `cshub.schemas` topic (key: the 8-byte
+  CRC-64-AVRO fingerprint, as the worker writes it; value: the schema JSON), so a replay years later can
+  decode every record.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ class Publisher:
         sv = registry.latest(SCHEMA_NAMES[kind])
         if sv.fingerprint_hex in self._schemas_sent:
             return
-        future = self._producer.send(self.names.schemas, key=sv.fingerprint_hex.encode(),
+        future = self._producer.send(self.names.schemas, key=sv.fingerprint,
                                      value=sv.schema_json.encode("utf-8"))
         future.get(timeout=timeout_s)
         self._schemas_sent.add(sv.fingerprint_hex)

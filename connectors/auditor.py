@@ -1,0 +1,454 @@
+"""The auditor's replay: rebuild the national tables from what the provinces sent, and compare.
+
+What is replayed, and why: the inbound topics `cshub.in.<province>.<kind>` (what each province actually
+sent), from the earliest offset, through the same validation the worker runs (`core.problems`: codec,
+province-matches-topic, business rules) and then the same fold (`core.Hub.apply`). Replaying
+`cshub.validated.*` instead would take the worker's own output on trust: a valid report the worker wrongly
+rejected, or a bad one it let through, or a record lost between the two topics, would be invisible. From
+the inbound topics, every step between a province's record and a published row is checked.
+
+How: kafka-python with manual assignment and no consumer group (never commits, never writes). Each
+province's inbound partitions are read in offset order by one process; provinces are spread over worker
+processes (a province's state never spans two), each process folds its share with its own `core.Hub`, and
+the parent merges the per-province totals (disjoint) into one Hub whose `rows()` (core) computes the
+province rows and the national row. Memory is bounded by the number of distinct reports (the fold's
+state), never by the number of records: no topic is ever held.
+
+`--until` keeps only records whose Kafka timestamp is at or before that moment and compares with the
+published rows as they stood then (the latest row per province with a timestamp at or before it; rows
+compaction has removed since cannot be compared, which is said). The `obligations` table depends on
+time: each published obligations row is compared with the core's `obligation_rows` at that row's own
+`as_of`, over the arrivals up to it.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.archive import Manifest, embedded_schemas, read_file
+from connectors.errors import ConnectorError
+from connectors.kafka_io import FAST_FETCH, load_schema_history, make_consumer, partitions_of, read_to_end
+from core import (
+    KIND_OF_SCHEMA,
+    REPORT_TABLES,
+    Hub,
+    HubConfig,
+    encode_row,
+    obligation_rows,
+    obligation_rules,
+    problems,
+    row_values,
+)
+from schemas import codec, reference, registry
+from schemas.errors import CodecError
+from schemas.topics import KINDS, NATIONAL_CODE, TABLES, TopicNames
+
+OBLIGATIONS_FILE = Path(reference.__file__).resolve().parent / "data" / "obligations.csv"
+RowKey = tuple[str, str]  # (table, province)
+Raw = tuple[str, int, int, int, bytes | None]  # topic, partition, offset, timestamp ms, value
+
+
+@dataclass(frozen=True)
+class AuditSetup:
+    """The reference data the replay measures against (the worker's defaults unless given)."""
+
+    provinces: tuple[str, ...]
+    policy_items: tuple[str, ...]
+    obligations_csv: str
+
+    @classmethod
+    def default(cls) -> AuditSetup:
+        return cls(tuple(reference.provinces()), tuple(reference.policy_items()),
+                   OBLIGATIONS_FILE.read_text(encoding="utf-8"))
+
+    def hub(self) -> Hub:
+        config = HubConfig(provinces=self.provinces, policy_items=self.policy_items)
+        return Hub(config, obligation_rules(self.obligations_csv))
+
+
+@dataclass
+class ReplayStats:
+    records: int = 0
+    applied: int = 0
+    after_until: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def add(self, other: ReplayStats) -> None:
+        self.records += other.records
+        self.applied += other.applied
+        self.after_until += other.after_until
+        self.rejected.update(other.rejected)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One disagreement between a published row and the replay."""
+
+    table: str
+    province: str
+    field: str
+    published: Any
+    replayed: Any
+
+    def __str__(self) -> str:
+        return (f"{self.table:<12} {self.province}  {self.field}: published {self.published!r},"
+                f" replayed {self.replayed!r}")
+
+
+class Replayer:
+    """Folds raw inbound records into a Hub exactly as the worker does (validate, then apply)."""
+
+    def __init__(self, setup: AuditSetup, names: TopicNames, until_ms: int | None = None) -> None:
+        self.hub = setup.hub()
+        self.names = names
+        self.until_ms = until_ms
+        self.province_set = frozenset(setup.provinces)
+        self.stats = ReplayStats()
+        self._where: dict[str, tuple[str, str] | None] = {}
+
+    def feed(self, records: Iterable[Raw]) -> None:
+        hub, stats, until = self.hub, self.stats, self.until_ms
+        where_cache = self._where
+        for topic, partition, offset, ts, value in records:
+            stats.records += 1
+            if until is not None and ts > until:
+                stats.after_until += 1
+                continue
+            where = where_cache.get(topic, False)
+            if where is False:
+                where = self.names.parse_inbound(topic)
+                if where is not None and where[0] not in self.province_set:
+                    where = None
+                where_cache[topic] = where
+            if where is None:
+                stats.rejected["unknown_topic"] += 1
+                continue
+            try:
+                decoded = codec.decode(value or b"")
+            except CodecError as exc:
+                stats.rejected[exc.reason] += 1
+                continue
+            found = problems(where[0], where[1], decoded.name, decoded.value, self.province_set)
+            if found:
+                stats.rejected[found[0].reason] += 1
+                continue
+            hub.apply(KIND_OF_SCHEMA[decoded.name], decoded.value, ts, topic, partition, offset)
+            stats.applied += 1
+
+
+# ---- sources -------------------------------------------------------------------------------------
+
+
+def kafka_records(bootstrap: str, partitions: list[tuple[str, int]]) -> Iterator[Raw]:
+    """Every record of these partitions from the earliest offset to the end offsets taken at the start."""
+    from kafka import TopicPartition
+
+    consumer = make_consumer(bootstrap, client_id="cshub-auditor", **FAST_FETCH)
+    try:
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        for rec in read_to_end(consumer, tps, poll_ms=200):
+            yield rec.topic, rec.partition, rec.offset, rec.timestamp, rec.value
+    finally:
+        consumer.close()
+
+
+def archive_records(folder: Path, files: list[tuple[str, int, str]]) -> Iterator[Raw]:
+    """Records of archive files (topic, partition, relative path), in the given order."""
+    for topic, partition, rel in files:
+        for offset, ts, _key, value in read_file(folder / rel):
+            yield topic, partition, offset, ts, value
+
+
+@dataclass(frozen=True)
+class ReplayJob:
+    """What one worker process replays: a set of provinces' partitions from Kafka or from an archive."""
+
+    setup: AuditSetup
+    root: str
+    until_ms: int | None
+    provinces: tuple[str, ...]
+    schemas: tuple[str, ...]
+    bootstrap: str | None = None
+    partitions: tuple[tuple[str, int], ...] = ()
+    archive: str | None = None
+    files: tuple[tuple[str, int, str], ...] = ()
+
+
+@dataclass
+class Partial:
+    """A worker's result: the fold's state of its provinces (disjoint from other workers')."""
+
+    provinces: tuple[str, ...]
+    totals: dict[str, Any]
+    received: dict[tuple[str, str, str], int]
+    positions: dict[tuple[str, int], int]
+    stats: ReplayStats
+
+
+def run_job(job: ReplayJob) -> Partial:
+    """Replay one job (in this process or a worker process)."""
+    for text in job.schemas:
+        registry.register(text)
+    started = time.perf_counter()
+    replayer = Replayer(job.setup, TopicNames(job.root), job.until_ms)
+    if job.archive is not None:
+        replayer.feed(archive_records(Path(job.archive), list(job.files)))
+    elif job.partitions:
+        replayer.feed(kafka_records(job.bootstrap or "", list(job.partitions)))
+    replayer.stats.seconds = time.perf_counter() - started
+    hub = replayer.hub
+    own = set(job.provinces)
+    return Partial(job.provinces, {p: t for p, t in hub.totals.items() if p in own},
+                   {k: v for k, v in hub.received.items() if k[0] in own}, dict(hub.positions), replayer.stats)
+
+
+def merge(setup: AuditSetup, partials: list[Partial]) -> tuple[Hub, ReplayStats]:
+    """One Hub holding every worker's provinces: rows and national rows then come from the core."""
+    hub = setup.hub()
+    stats = ReplayStats()
+    for part in partials:
+        hub.totals.update(part.totals)
+        hub.received.update(part.received)
+        hub.positions.update(part.positions)
+        stats.add(part.stats)
+        stats.seconds = max(stats.seconds, part.stats.seconds)
+    hub.take_dirty()
+    return hub, stats
+
+
+def _spread(sizes: dict[str, int], workers: int) -> list[list[str]]:
+    """Provinces over workers, largest first onto the least loaded, so the processes finish together."""
+    loads = [0] * workers
+    out: list[list[str]] = [[] for _ in range(workers)]
+    for province in sorted(sizes, key=lambda p: (-sizes[p], p)):
+        i = loads.index(min(loads))
+        out[i].append(province)
+        loads[i] += sizes[province]
+    return [group for group in out if group]
+
+
+def run_jobs(jobs: list[ReplayJob]) -> list[Partial]:
+    if len(jobs) <= 1:
+        return [run_job(job) for job in jobs]
+    ctx = multiprocessing.get_context("spawn")  # no inherited Kafka sockets or threads
+    with ctx.Pool(len(jobs)) as pool:
+        return pool.map(run_job, jobs)
+
+
+def _learned_schemas() -> tuple[str, ...]:
+    return tuple(sv.schema_json for sv in registry.default_registry().all() if sv.version == registry.LEARNED_VERSION)
+
+
+def replay_kafka(bootstrap: str, names: TopicNames, *, setup: AuditSetup | None = None, until_ms: int | None = None,
+                 workers: int = 2) -> tuple[Hub, ReplayStats]:
+    """Replay every inbound topic of the configured provinces from Kafka; (merged Hub, stats)."""
+    setup = setup or AuditSetup.default()
+    load_schema_history(bootstrap, names.schemas)
+    consumer = make_consumer(bootstrap, client_id="cshub-auditor-plan")
+    try:
+        existing = set(consumer.topics())
+        by_province: dict[str, list[tuple[str, int]]] = {}
+        sizes: dict[str, int] = {}
+        for province in setup.provinces:
+            tps = []
+            for kind in KINDS:
+                topic = names.inbound(province, kind)
+                if topic in existing:
+                    tps += partitions_of(consumer, topic)
+            if not tps:
+                continue
+            ends = consumer.end_offsets(tps)
+            begins = consumer.beginning_offsets(tps)
+            by_province[province] = [(tp.topic, tp.partition) for tp in tps]
+            sizes[province] = sum(ends[tp] - begins[tp] for tp in tps)
+    finally:
+        consumer.close()
+    groups = _spread(sizes, max(1, workers))
+    schemas = _learned_schemas()
+    jobs = [ReplayJob(setup, names.root, until_ms, tuple(group), schemas, bootstrap=bootstrap,
+                      partitions=tuple(tp for p in group for tp in by_province[p])) for group in groups]
+    return merge(setup, run_jobs(jobs))
+
+
+def replay_archive(folder: Path, names: TopicNames, *, setup: AuditSetup | None = None,
+                   until_ms: int | None = None, workers: int = 2) -> tuple[Hub, ReplayStats]:
+    """Replay the inbound topics of an export folder alone (no Kafka); (merged Hub, stats)."""
+    setup = setup or AuditSetup.default()
+    manifest = Manifest.load(folder)
+    schemas: dict[str, str] = {}
+    by_province: dict[str, list[tuple[str, int, str]]] = {}
+    sizes: dict[str, int] = {}
+    for part in manifest.partitions:
+        where = names.parse_inbound(part.topic)
+        if where is None or where[0] not in setup.provinces:
+            continue
+        for entry in part.files:
+            schemas.update(embedded_schemas(folder / entry.path))
+            by_province.setdefault(where[0], []).append((part.topic, part.partition, entry.path))
+        sizes[where[0]] = sizes.get(where[0], 0) + part.records
+    for text in schemas.values():
+        registry.register(text)
+    groups = _spread(sizes, max(1, workers))
+    jobs = [ReplayJob(setup, names.root, until_ms, tuple(group), tuple(schemas.values()), archive=str(folder),
+                      files=tuple(f for p in group for f in by_province.get(p, ()))) for group in groups]
+    return merge(setup, run_jobs(jobs))
+
+
+# ---- published rows --------------------------------------------------------------------------------
+
+
+def _latest_rows(records: Iterable[tuple[str, bytes | None, bytes | None, int]], names: TopicNames,
+                 until_ms: int | None) -> dict[RowKey, dict[str, Any]]:
+    out: dict[RowKey, dict[str, Any]] = {}
+    prefix = f"{names.root}.national."
+    for topic, key, value, ts in records:
+        if until_ms is not None and ts > until_ms:
+            continue
+        table = topic[len(prefix):]
+        province = key.decode("utf-8") if key else ""
+        if value is None:
+            out.pop((table, province), None)
+            continue
+        try:
+            out[(table, province)] = codec.decode(value).value
+        except CodecError as exc:
+            raise ConnectorError(f"{topic} row of {province}: cannot decode: {exc}") from exc
+    return out
+
+
+def published_from_kafka(bootstrap: str, names: TopicNames, tables: Iterable[str] = TABLES,
+                         until_ms: int | None = None) -> dict[RowKey, dict[str, Any]]:
+    """The published national rows: latest per (table, province), at or before `until_ms` if given."""
+    consumer = make_consumer(bootstrap, client_id="cshub-auditor-tables")
+    try:
+        def records() -> Iterator[tuple[str, bytes | None, bytes | None, int]]:
+            for table in tables:
+                tps = partitions_of(consumer, names.national(table), wait_s=2.0, missing_ok=True)
+                for rec in read_to_end(consumer, tps):
+                    yield rec.topic, rec.key, rec.value, rec.timestamp
+        return _latest_rows(records(), names, until_ms)
+    finally:
+        consumer.close()
+
+
+def published_from_archive(folder: Path, names: TopicNames, tables: Iterable[str] = TABLES,
+                           until_ms: int | None = None) -> dict[RowKey, dict[str, Any]]:
+    """The published national rows as archived in an export folder."""
+    manifest = Manifest.load(folder)
+    wanted = {names.national(t) for t in tables}
+
+    def records() -> Iterator[tuple[str, bytes | None, bytes | None, int]]:
+        for part in manifest.partitions:
+            if part.topic in wanted:
+                for entry in part.files:
+                    for _offset, ts, key, value in read_file(folder / entry.path):
+                        yield part.topic, key, value, ts
+    return _latest_rows(records(), names, until_ms)
+
+
+# ---- comparison --------------------------------------------------------------------------------------
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested row fields as dotted paths; list items named by their `source` or `code` when they have one."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, item in enumerate(value):
+            name = item.get("source") or item.get("code") if isinstance(item, dict) else None
+            out.update(_flat(item, f"{prefix}[{name or i}]"))
+        return out
+    return {prefix: value}
+
+
+def _normalised(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A replayed row as a published one would decode: through the same Avro encoding (core.encode_row)."""
+    return codec.decode(encode_row(table, row)).value
+
+
+def compare_row(table: str, province: str, published: dict[str, Any] | None,
+                replayed: dict[str, Any] | None) -> list[Difference]:
+    if published is None:
+        return [Difference(table, province, "(row)", None, "a row")]
+    if replayed is None:
+        return [Difference(table, province, "(row)", "a row", None)]
+    pub = _flat(row_values(published))
+    rep = _flat(row_values(_normalised(table, replayed)))
+    return [Difference(table, province, name, pub.get(name), rep.get(name))
+            for name in sorted(set(pub) | set(rep)) if pub.get(name) != rep.get(name)]
+
+
+def compare(hub: Hub, published: dict[RowKey, dict[str, Any]], tables: Iterable[str] = TABLES) -> list[Difference]:
+    """Every difference between the published rows and the replay, national row first, then by province."""
+    tables = list(tables)
+    diffs: list[Difference] = []
+    report_tables = tuple(t for t in tables if t in REPORT_TABLES)
+    replayed = hub.rows(tables=report_tables) if report_tables else {}
+    for key in sorted(set(replayed) | {k for k in published if k[0] in report_tables}, key=_order):
+        diffs += compare_row(key[0], key[1], published.get(key), replayed.get(key))
+    if "obligations" in tables:
+        cache: dict[int, dict[RowKey, dict[str, Any]]] = {}
+        for key in sorted((k for k in published if k[0] == "obligations"), key=_order):
+            as_of = _epoch_ms(published[key]["as_of"])
+            if as_of not in cache:
+                view = copy.copy(hub)
+                view.received = {k: ts for k, ts in hub.received.items() if ts <= as_of}
+                cache[as_of] = obligation_rows(view, as_of)[0]
+            diffs += compare_row("obligations", key[1], published[key], cache[as_of].get(key))
+    return diffs
+
+
+def _epoch_ms(value: Any) -> int:
+    """A timestamp-millis field as epoch ms (fastavro gives an aware datetime)."""
+    if isinstance(value, dt.datetime):
+        return round(value.timestamp() * 1000)
+    return int(value)
+
+
+def _order(key: RowKey) -> tuple[int, str, int, str]:
+    table, province = key
+    return (TABLES.index(table) if table in TABLES else len(TABLES), table, province != NATIONAL_CODE, province)
+
+
+# ---- export ------------------------------------------------------------------------------------------
+
+
+def export(bootstrap: str, names: TopicNames, folder: Path, *, max_records_per_file: int = 500_000) -> Manifest:
+    """Write every hub topic under the root to Avro container files plus `manifest.json` (streaming)."""
+    from connectors.archive import MANIFEST, PartitionEntry, now_iso, write_partition
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / MANIFEST).exists():
+        raise ConnectorError(f"{folder} already holds an archive (manifest.json); export into an empty folder")
+    load_schema_history(bootstrap, names.schemas)
+    consumer = make_consumer(bootstrap, client_id="cshub-auditor-export", **FAST_FETCH)
+    try:
+        topics = sorted(t for t in consumer.topics() if t.startswith(f"{names.root}."))
+        entries: list[PartitionEntry] = []
+        for topic in topics:
+            for tp in partitions_of(consumer, topic):
+                begin = consumer.beginning_offsets([tp])[tp]
+                end = consumer.end_offsets([tp])[tp]
+                entry = PartitionEntry(topic, tp.partition, begin, end)
+                entry.files = list(write_partition(folder, topic, tp.partition, read_to_end(consumer, [tp]),
+                                                   max_records_per_file))
+                entry.records = sum(f.records for f in entry.files)
+                entries.append(entry)
+    finally:
+        consumer.close()
+    manifest = Manifest(names.root, now_iso(), bootstrap, entries)
+    (folder / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+    return manifest

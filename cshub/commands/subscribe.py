@@ -1,0 +1,197 @@
+"""`cshub subscribe national --table coverage` and `cshub subscribe notifications`: what ministries read."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+from decimal import Decimal
+from typing import Any
+
+HELP = "read national tables and notifications (ministries)"
+HIDDEN_FIELDS = ("source_offsets", "offsets", "input_offsets", "applied_offsets")
+"""Bookkeeping fields of a row (which input offsets it reflects): kept in jsonl, left out of the table."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from schemas.topics import TABLES
+
+    parser.add_argument("what", choices=["national", "notifications"])
+    parser.add_argument("--table", choices=TABLES, default="coverage", help="national table (default coverage)")
+    parser.add_argument("--follow", action="store_true", help="keep printing changes until Ctrl-C")
+    parser.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
+    parser.add_argument("--topic-root", default="cshub", help="root of every topic name (default cshub)")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe and exact: Decimal as a string, datetimes ISO, bytes hex."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested records become dotted columns (funding.SPECIAL_BOND.allocated); lists stay JSON."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if not prefix and key in HIDDEN_FIELDS:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, list):
+            out[name] = json.dumps(_plain(value), ensure_ascii=False)
+        else:
+            out[name] = _plain(value)
+    return out
+
+
+def _cell(name: str, value: Any) -> str:
+    if (name.endswith("_met") or name in ("consistent", "met")) and isinstance(value, bool):
+        return "[green]✓ met[/]" if value else "[red]✗ at risk[/]"
+    if value is None:
+        return "—"
+    if isinstance(value, Decimal) and value.as_tuple().exponent == -4:  # ratios have scale 4
+        return f"{value * 100:.2f}%"
+    return str(value)
+
+
+def _display_values(values: dict[str, Any]) -> dict[str, Any]:
+    """What the terminal shows of a row: targets go to the title, lists become one short column per item."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in HIDDEN_FIELDS or key in ("province", "as_of") or key.endswith("_target"):
+            continue
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for item in value:
+                name = item.get("source") or item.get("code") or "?"
+                if "completed" in item:  # policy items: completed / in progress / not started units
+                    out[name] = f"{item.get('completed', 0)}/{item.get('in_progress', 0)}/{item.get('not_started', 0)}"
+                else:
+                    out[f"{name} alloc/disb"] = f"{item.get('allocated_yuan')}/{item.get('disbursed_yuan')}"
+            continue
+        out[key] = value
+    return out
+
+
+def _targets(rows: list[Any]) -> str:
+    for row in rows:
+        found = {k[: -len("_target")]: v for k, v in row.values.items() if k.endswith("_target")}
+        if found:
+            return "targets: " + ", ".join(f"{k} {_cell('', v)}" for k, v in found.items())
+    return ""
+
+
+def render_table(table: str, rows: list[Any]) -> Any:
+    """A rich Table: national row on top, provinces by code, target columns marked met / at risk."""
+    from rich.table import Table
+
+    shown = [_display_values(r.values) for r in rows]
+    columns: list[str] = []
+    for values in shown:
+        columns += [c for c in values if c not in columns]
+    note = _targets(rows)
+    out = Table(title=f"national table: {table}", caption=note + ("; policy items: completed/in progress/not started"
+                                                               if table == "policy" else ""),
+                header_style="bold", show_lines=False)
+    out.add_column("province", no_wrap=True)
+    out.add_column("name", no_wrap=True)
+    for column in columns:
+        out.add_column(column.replace("_", " "), justify="right", no_wrap=True)
+    for row, values in zip(rows, shown, strict=True):
+        style = "bold" if row.is_national else None
+        out.add_row(row.province, row.province_name, *(_cell(c, values.get(c)) for c in columns), style=style)
+    return out
+
+
+def _write_rows(fmt: str, rows: list[Any], header_done: list[bool]) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            print(json.dumps({"table": row.table, "province": row.province, "offset": row.offset,
+                              **_plain(row.values)}, ensure_ascii=False), flush=True)
+        return
+    flat = [{"province": r.province, "province_name": r.province_name, **flatten(r.values)} for r in rows]
+    if not flat:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(flat[0]), extrasaction="ignore")
+    if not header_done[0]:
+        writer.writeheader()
+        header_done[0] = True
+    writer.writerows(flat)
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from connectors.errors import ConnectorError
+    from connectors.subscriber import Subscriber
+    from schemas.topics import TopicNames
+
+    sub = Subscriber(args.bootstrap, names=TopicNames(args.topic_root))
+    try:
+        if args.what == "national":
+            return _national(args, sub)
+        return _notifications(args, sub)
+    except ConnectorError as exc:
+        print(f"cshub subscribe: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 0
+
+
+def _national(args: argparse.Namespace, sub: Any) -> int:
+    from rich.console import Console
+
+    from connectors.subscriber import sort_rows
+
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
+    header_done = [False]
+    if not args.follow:
+        rows = sub.table(args.table)
+        if args.format == "table":
+            console.print(render_table(args.table, rows))
+        else:
+            _write_rows(args.format, rows, header_done)
+        return 0
+    current: dict[str, Any] = {}
+
+    def show() -> None:
+        console.print(render_table(args.table, sort_rows(list(current.values()))))
+
+    def snapshot(rows: list[Any]) -> None:
+        current.update((r.province, r) for r in rows)
+        if args.format == "table":
+            show()
+        else:
+            _write_rows(args.format, rows, header_done)
+
+    for row in sub.follow_table(args.table, on_snapshot=snapshot):
+        current[row.province] = row
+        if args.format != "table":
+            _write_rows(args.format, [row], header_done)
+            continue
+        show()
+        console.print(f"[dim]{dt.datetime.now():%H:%M:%S} updated {row.province} {row.province_name}[/]")
+    return 0
+
+
+def _notifications(args: argparse.Namespace, sub: Any) -> int:
+    for note in sub.notifications(follow=args.follow):
+        if args.format == "jsonl":
+            print(json.dumps({"province": note.province, "offset": note.offset, **_plain(note.values)},
+                             ensure_ascii=False), flush=True)
+        else:
+            values = flatten(note.values)
+            detail = ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("province",))
+            print(f"{note.province} {note.province_name}  {detail}", flush=True)
+    return 0
