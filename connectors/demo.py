@@ -205,7 +205,7 @@ class DemoFeed:
                 suffix = "社区" if area == "URBAN" else "村"
                 name = rng.choice(NAME_PARTS) + rng.choice(NAME_PARTS) + suffix
                 households = rng.randint(400, 3000) if area == "URBAN" else rng.randint(120, 900)
-                per_100 = rng.gauss(42 if plan.pace > 0.8 else 36, 8)
+                per_100 = rng.gauss(45 if plan.pace > 0.8 else 38, 6)  # a few below 30 m2, more where behind
                 area_m2 = Decimal(max(8000, round(households * per_100))) / 100  # exact to 0.01 m2
                 funcs = sorted(rng.sample(FUNCTIONS, k=rng.randint(2, 5)))
                 draw = rng.random()

@@ -18,7 +18,22 @@ const TYPE_NAME = {
   OBLIGATION_MISSED: "未报送", OBLIGATION_MET_LATE: "迟报", REJECTION_BURST: "退回激增",
 };
 
-const state = { ref: null, tables: {}, notes: [], noteIds: new Set(), version: 0, charts: {}, dirty: false };
+const SUBJECT_NAME = {
+  "coverage.urban_met": "城市覆盖率 urban coverage", "coverage.rural_met": "农村覆盖率 rural coverage",
+  "facilities.floor_area_met": "面积标准 m²/100 households", "funding.consistent": "资金一致 funding consistency",
+  "policy.solution_met": "一老一小方案 solutions", "services.big_city_care_met": "大城市托育养老 big-city care",
+  "services.visit_met": "月探访率 monthly visits", "obligations.met": "按时报送 reporting on time",
+};
+const FILTERS = {
+  all: () => true,
+  target: (t) => t === "TARGET_MET" || t === "TARGET_AT_RISK",
+  policy: (t) => t === "POLICY_ITEM_COMPLETED",
+  anomaly: (t) => t.startsWith("ANOMALY") || t === "REJECTION_BURST",
+  report: (t) => t.startsWith("OBLIGATION"),
+};
+
+const state = { ref: null, tables: {}, notes: [], noteIds: new Set(), version: 0, charts: {}, dirty: false,
+  filter: "all" };
 
 const $ = (sel) => document.querySelector(sel);
 const el = (tag, attrs = {}, ...kids) => {
@@ -236,14 +251,36 @@ function when(note) {
   return d && !isNaN(d) ? d.toISOString().replace("T", " ").slice(0, 16) : "";
 }
 
+function fmtValue(v) {
+  const x = num(v);
+  if (x === null || isNaN(x)) return v ?? "–";
+  return /^\d+\.\d{4}$/.test(String(v)) ? (x * 100).toFixed(1) + "%" : String(v);
+}
+
+function describe(n) {
+  const t = n.type || "";
+  if (t === "TARGET_MET" || t === "TARGET_AT_RISK") {
+    const what = SUBJECT_NAME[n.subject] || n.subject;
+    const target = n.target ? `，目标 target ${fmtValue(n.target)}` : "";
+    return `${what} ${t === "TARGET_MET" ? "达标 met" : "未达标 at risk"}: ${fmtValue(n.value)}${target}`;
+  }
+  if (t === "POLICY_ITEM_COMPLETED") {
+    const item = state.ref && state.ref.policy_items.find((i) => i.code === n.subject);
+    return `完成 completed: ${item ? item.name_zh : n.subject}`;
+  }
+  return n.message || n.subject || "";
+}
+
 function renderNotes(freshIds = new Set()) {
   const list = $("#notifications");
-  const items = state.notes.slice(0, 60).map((n) => {
-    const li = el("li", { class: freshIds.has(n.notification_id) ? "fresh" : "", "data-type": n.type || "" });
+  const keep = FILTERS[state.filter] || FILTERS.all;
+  const items = state.notes.filter((n) => keep(n.type || "")).slice(0, 60).map((n) => {
+    const li = el("li", { class: freshIds.has(n.notification_id) ? "fresh" : "", "data-type": n.type || "",
+      title: n.message || "" });
     li.append(el("span", { class: "when", text: when(n) }));
     li.append(el("span", { class: `type ${n.type || ""}`, text: TYPE_NAME[n.type] || n.type || "notice" }));
     li.append(el("b", { text: `${provinceName(n.province)} ` }));
-    li.append(document.createTextNode(n.message || n.subject || ""));
+    li.append(document.createTextNode(describe(n)));
     return li;
   });
   if (!items.length) items.push(el("li", { class: "empty", text: "no notifications yet" }));
@@ -314,7 +351,18 @@ function connect() {
   source.onerror = () => { $("#conn").className = "dot down"; $("#conn-text").textContent = "reconnecting…"; };
 }
 
+function setupFilters() {
+  for (const button of document.querySelectorAll("#note-filters button")) {
+    button.addEventListener("click", () => {
+      state.filter = button.dataset.filter;
+      for (const b of document.querySelectorAll("#note-filters button")) b.classList.toggle("on", b === button);
+      renderNotes();
+    });
+  }
+}
+
 async function main() {
+  setupFilters();
   state.ref = await fetch("/api/reference").then((r) => r.json());
   buildHead();
   renderTable();
