@@ -104,10 +104,11 @@ class Snapshot:
             return {t: dict(rows) for t, rows in self.tables.items()}
 
     def notifications(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Newest first."""
+        """Newest first, by `event_time` (partitions are read in parallel, so arrival order is not time order)."""
         with self._lock:
             notes = list(self._notifications)
         notes.reverse()
+        notes.sort(key=lambda n: str(n.get("event_time", "")), reverse=True)  # stable: ties keep arrival order
         return notes if limit is None else notes[:max(0, limit)]
 
     def stats(self) -> dict[str, Any]:
