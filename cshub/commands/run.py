@@ -198,11 +198,15 @@ async def _main(args: argparse.Namespace) -> int:
               " (data is kept).", flush=True)
         reported: set[str] = set()
         restart_at: dict[str, float] = {}
+        worker_ready = args.no_worker
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
             if stop.is_set():
                 break
+            if not worker_ready and await loop.run_in_executor(None, _answers, args.worker_port):
+                worker_ready = True
+                print(f"worker:    ready after {time.monotonic() - started:.1f} s", flush=True)
             for child in children:
                 if child.running() or child.name in reported:
                     continue
@@ -234,6 +238,15 @@ async def _main(args: argparse.Namespace) -> int:
             await loop.run_in_executor(None, cluster.stop)
         print(f"stopped; data kept in {home}", flush=True)
     return code
+
+
+def _answers(port: int) -> bool:
+    """True when something accepts connections on 127.0.0.1:port (the worker's web server is up)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def _until(stop: asyncio.Event, fut: asyncio.Future) -> object:
