@@ -106,8 +106,10 @@ class Browser:
                     raise RuntimeError(f"CDP {method} failed: {data['error']}")
                 return data.get("result", {})
 
-    async def goto(self, url: str) -> None:
+    async def goto(self, url: str, timeout_s: float = 30.0) -> None:
+        """Navigate and wait for the load event (an open server-sent-events stream does not delay it)."""
         await self.send("Page.navigate", {"url": url})
+        await self.wait_for(f"location.href === {url!r} && document.readyState === 'complete'", timeout_s)
 
     async def evaluate(self, expression: str) -> Any:
         result = await self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
