@@ -163,7 +163,8 @@ def read_file(path: Path) -> Iterator[tuple[int, int, bytes | None, bytes | None
     try:
         with path.open("rb") as fh:
             for env in fastavro.reader(fh):
-                yield env["offset"], env["timestamp"], env["key"], env["value"]  # type: ignore[index]
+                rec: dict[str, Any] = env  # type: ignore[assignment]  # the envelope schema is a record
+                yield rec["offset"], rec["timestamp"], rec["key"], rec["value"]
     except (OSError, ValueError, EOFError) as exc:
         raise ArchiveError(f"{path}: not a readable archive file: {exc}") from exc
 

@@ -18,14 +18,15 @@ from schemas import registry
 
 FAST_FETCH: dict[str, Any] = {
     "max_partition_fetch_bytes": 8 * 1024 * 1024,
-    "fetch_max_bytes": 64 * 1024 * 1024,
+    "fetch_max_bytes": 32 * 1024 * 1024,
     "max_poll_records": 10_000,
     "fetch_min_bytes": 1,
     "check_crcs": False,
     "receive_buffer_bytes": 4 * 1024 * 1024,
 }
 """Settings for bulk replay: big fetches, many records per poll, no client-side CRC (TCP and the broker
-already check it) — the auditor's throughput depends on them."""
+already check it) — the auditor's throughput depends on them. Client-side buffering is bounded by the
+partitions assigned at once times max_partition_fetch_bytes (fetch_max_bytes per response)."""
 
 
 def make_consumer(bootstrap: str, *, client_id: str = "cshub-reader", **overrides: Any) -> KafkaConsumer:

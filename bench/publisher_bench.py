@@ -1,0 +1,120 @@
+"""Provincial publisher throughput from a 100,000-row file: where the time goes, and reports/s end to end.
+
+Starts its own Kafka broker (LocalCluster on a free port, data in a /tmp folder) and stops it at the end.
+Writes a 100,000-row facility CSV (and an .xlsx of the same rows), then times, median of `--repeat` runs:
+
+- read only (CSV reader + row shaping);
+- read + validate (pydantic models + business rules + own-province check);
+- read + validate + Avro encode;
+- full publish: the above + kafka-python send with acks=all, idempotence, and every acknowledgement
+  tracked (what `cshub publish` does), to a fresh topic each run;
+- the same full publish from the .xlsx file (openpyxl read-only, streaming).
+
+Usage: .venv/bin/python bench/publisher_bench.py [--rows 100000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from connectors.admin import TopicPlan, ensure_topics
+from connectors.fixtures import facility_rows, write_facility_csv
+from connectors.publisher import Publisher, check_rows
+from connectors.readers import COLUMNS, read_rows
+from deploy.local.broker import LocalCluster
+from schemas import codec
+from schemas.topics import TopicNames
+
+PROVINCE = "320000"
+
+
+def free_port() -> int:
+    for port in range(26092, 26992, 2):
+        with socket.socket() as a, socket.socket() as b:
+            if a.connect_ex(("127.0.0.1", port)) and b.connect_ex(("127.0.0.1", port + 1)):
+                return port
+    raise RuntimeError("no free port pair in 26092..26990")
+
+
+def timed(fn: Callable[[], int], repeat: int) -> tuple[float, list[float]]:
+    rates = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - started))
+    return statistics.median(rates), rates
+
+
+def write_xlsx(path: Path, rows: int) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(list(COLUMNS["facility"]))
+    for row in facility_rows(PROVINCE, rows):
+        ws.append([row[c] for c in COLUMNS["facility"]])
+    wb.save(path)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="cshub-pub-bench-"))
+    csv_path = write_facility_csv(tmp / "facility.csv", facility_rows(PROVINCE, args.rows))
+    xlsx_path = write_xlsx(tmp / "facility.xlsx", args.rows)
+    cluster = LocalCluster(tmp / "broker", base_port=free_port(), heap="1g")
+    bootstrap = cluster.start()
+    print(f"broker {bootstrap}; {args.rows:,} rows, CSV {csv_path.stat().st_size / 1e6:.1f} MB,"
+          f" XLSX {xlsx_path.stat().st_size / 1e6:.1f} MB; medians of {args.repeat} runs", flush=True)
+    try:
+        def read_only() -> int:
+            return sum(1 for _ in read_rows(csv_path, "facility"))
+
+        def validate() -> int:
+            return sum(1 for _, avro, _ in check_rows("facility", PROVINCE, read_rows(csv_path, "facility")) if avro)
+
+        def encode() -> int:
+            return sum(1 for _, avro, _ in check_rows("facility", PROVINCE, read_rows(csv_path, "facility"))
+                       if avro and codec.encode("FacilityReport", avro))
+
+        run_no = [0]
+
+        def publish(path: Path) -> Callable[[], int]:
+            def go() -> int:
+                run_no[0] += 1
+                names = TopicNames(f"pubbench{run_no[0]}")
+                ensure_topics(bootstrap, TopicPlan().specs(names, [PROVINCE], ("facility",), tables=()))
+                with Publisher(bootstrap, PROVINCE, names=names) as publisher:
+                    result = publisher.publish("facility", read_rows(path, "facility"))
+                if not result.complete or result.acknowledged != args.rows:
+                    raise SystemExit(f"publish incomplete: {result.acknowledged} of {args.rows} acknowledged")
+                return result.acknowledged
+            return go
+
+        stages = [("read CSV", read_only), ("read + validate", validate), ("read + validate + encode", encode),
+                  ("publish CSV (acks=all, idempotent, acks tracked)", publish(csv_path)),
+                  ("publish XLSX (acks=all, idempotent, acks tracked)", publish(xlsx_path))]
+        for name, fn in stages:
+            median, rates = timed(fn, args.repeat)
+            print(f"{name:<52} median {median:>9,.0f} rows/s  ({median and 1e6 / median:5.1f} µs/row)"
+                  f"  [runs: {', '.join(f'{r:,.0f}' for r in rates)}]", flush=True)
+    finally:
+        cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
