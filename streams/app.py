@@ -1,0 +1,390 @@
+"""The faust-streaming app: validation, aggregation into national tables, deadlines, web views.
+
+Built by `build_app(settings)`: nothing happens at import (faust itself is imported inside).
+
+Exactness under faults (why this design, not Faust's `exactly_once`)
+--------------------------------------------------------------------
+faust-streaming's exactly_once has open bugs (duplicates after a kill, fenced producers on
+rebalance), so the worker runs at-least-once and makes every effect idempotent instead:
+
+* Validation forwards the original bytes to `cshub.validated.<kind>`, partitioned by province.
+  A redelivery after a crash forwards a record twice: harmless, see next point.
+* Aggregation keeps ONE Faust table (`hub-state`, RocksDB, changelog-backed) holding, per report,
+  its latest revision and compact contribution, and per (province, kind, period) the earliest
+  arrival. Each Kafka record of that changelog is atomic and self-contained, and applying a
+  report is idempotent (a revision not above the stored one is a no-op; an arrival is a min).
+  So there is no crash window between two writes that need to agree: whatever subset of a
+  batch's writes survived a SIGKILL, redelivering the batch completes it and changes nothing else.
+* The per-province totals (the only derived state) are NOT stored: they live in memory and are
+  rebuilt from the table (`Hub.load`) whenever partitions are (re)assigned, i.e. after recovery.
+  Totals are therefore always a pure function of the per-report table, never a second changelog
+  that could disagree with it.
+* Published rows are a pure function of the totals; after a rebuild every row is republished, so
+  the compacted `cshub.national.<table>` topics converge on the exact table. Each row carries the
+  input offsets it reflects.
+* Ordering: per batch the agent applies all records, publishes changed rows and notifications,
+  then waits until every produced record (rows, notifications, changelog writes) is acknowledged
+  by the broker, and only then lets `take_events` ack the events; Faust commits only acked
+  offsets, after one more producer flush. So committed offsets never run ahead of the state.
+
+What is not exact: notifications and feedback are at-least-once (a redelivered batch can repeat
+one; each carries a deterministic id to deduplicate), and a notification whose batch crashed
+before it was sent, but whose state change survived in the changelog, is not re-derived.
+
+Speed: both agents work on batches (`take_events`), decode once per stage (aggregation reads
+without logical types), write one table entry per applied report, keep totals in memory, and
+publish changed rows once per batch, not once per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import weakref
+from decimal import Decimal
+from typing import Any
+
+from core import (
+    KIND_OF_SCHEMA,
+    REPORT_TABLES,
+    Hub,
+    HubConfig,
+    PublishedTables,
+    describe,
+    encode_row,
+    feedback,
+    newly_missing,
+    obligation_rows,
+    obligation_rules,
+    problems,
+    rejection,
+)
+from core.notify import BurstDetector
+from schemas import codec, reference
+from schemas.errors import CodecError
+from schemas.topics import KINDS, TABLES, TopicNames
+from streams.decoding import decode_plain
+from streams.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+OBLIGATIONS_FILE = reference.DATA_DIR / "obligations.csv"
+
+
+def _json(value: Any) -> Any:
+    """Rows as JSON: Decimal as str (exact), nested structures as they are."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value
+
+
+class Validator:
+    """Routes one inbound record: to validated, or to rejected (+ feedback, + burst notification)."""
+
+    def __init__(self, names: TopicNames, provinces: list[str], partitions: int, config: HubConfig) -> None:
+        self.names = names
+        self.provinces = provinces
+        self.province_set = frozenset(provinces)
+        self.partition_of = {p: i % partitions for i, p in enumerate(provinces)}
+        self.bursts = BurstDetector(config.burst_threshold, config.burst_window_ms)
+        self.seen_schemas: set[bytes] = set()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._topic_cache: dict[str, tuple[str, str] | None] = {}
+
+    def route(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+              ts_ms: int) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        """(topic, key, value, partition) records to send for one inbound record."""
+        where = self._topic_cache.get(topic, False)
+        if where is False:
+            where = self.names.parse_inbound(topic)
+            if where is not None and where[0] not in self.province_set:
+                where = None
+            self._topic_cache[topic] = where
+        province = where[0] if where else None
+        data = value or b""
+        try:
+            if where is None:
+                return self._reject(data, topic, partition, offset, key, "unknown_topic",
+                                    f"{topic} is not an inbound topic of a province in the reference data",
+                                    None, ts_ms, None)
+            decoded = codec.decode(data)
+            found = problems(where[0], where[1], decoded.name, decoded.value, self.province_set)
+        except CodecError as exc:
+            return self._reject(data, topic, partition, offset, key, exc.reason, str(exc), province, ts_ms, None)
+        except Exception as exc:  # process boundary: no input may stop the worker; the record goes to rejected
+            log.exception("unexpected error validating %s[%d]@%d", topic, partition, offset)
+            return self._reject(data, topic, partition, offset, key, "internal_error", repr(exc), province, ts_ms,
+                                None)
+        if found:
+            reason, message = describe(found)
+            report_id = decoded.value.get("report_id")
+            return self._reject(data, topic, partition, offset, key, reason, message, province, ts_ms,
+                                report_id if isinstance(report_id, str) else None)
+        self.counts["validated"] += 1
+        out: list[tuple[str, bytes | None, bytes, int | None]] = []
+        if decoded.fingerprint not in self.seen_schemas:
+            self.seen_schemas.add(decoded.fingerprint)
+            out.append((self.names.schemas, decoded.fingerprint, codec.schema_json(decoded.fingerprint).encode(), 0))
+        rec = decoded.value
+        out.append((self.names.validated(where[1]), f"{province}|{rec['report_id']}".encode(), bytes(data),
+                    self.partition_of[province]))  # type: ignore[index]  # province is set when where is
+        return out
+
+    def _reject(self, data: bytes, topic: str, partition: int, offset: int, key: bytes | None, reason: str,
+                message: str, province: str | None, ts_ms: int, report_id: str | None,
+                ) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        self.counts["rejected"] += 1
+        rec = rejection(data, topic, partition, offset, key, reason, message, province, ts_ms)
+        out: list[tuple[str, bytes | None, bytes, int | None]] = [
+            (self.names.rejected, f"{topic}@{offset}".encode(), codec.encode("cshub.Rejection", rec), None)]
+        if province is not None:
+            fb = feedback(province, report_id, "REJECTED", reason, message, topic, partition, offset, ts_ms)
+            out.append((self.names.feedback(province), (report_id or f"{topic}@{offset}").encode(),
+                        codec.encode("cshub.Feedback", fb), None))
+            burst = self.bursts.observe(province, ts_ms)
+            if burst is not None:
+                out.append((self.names.notifications, province.encode(), codec.encode("cshub.Notification", burst),
+                            None))
+        return out
+
+
+class Aggregator:
+    """Holds the Hub and the last published rows; one instance per worker process."""
+
+    def __init__(self, config: HubConfig, rules: tuple, names: TopicNames) -> None:
+        self.config = config
+        self.rules = rules
+        self.names = names
+        self.hub = Hub(config, rules)
+        self.published = PublishedTables()
+        self.needs_rebuild = True
+        self.ready = False
+        self.statuses: dict | None = None
+        self.started_ms = int(time.time() * 1000)
+        self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def rebuild(self, stored: list[tuple[str, bytes]], write: Any) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        """Fresh Hub from the state table; every row is republished (without notifications)."""
+        hub = Hub(self.config, self.rules, on_write=write)
+        hub.load(stored)
+        self.hub = hub
+        self.published = PublishedTables()
+        rows = hub.rows()
+        changed, _notes = self.published.changes(rows, 0)
+        self.needs_rebuild = False
+        self.ready = True
+        self.counts["rebuilds"] += 1
+        log.info("rebuilt totals from %d stored entries", len(stored))
+        return self._row_records(changed)
+
+    def _row_records(self, rows: dict) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        return [(self.names.national(table), province.encode(), encode_row(table, row), None)
+                for (table, province), row in rows.items()]
+
+    def note_records(self, notes: list[dict[str, Any]]) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        out: list[tuple[str, bytes | None, bytes, int | None]] = []
+        for note in notes:
+            self.recent.append(note)
+            out.append((self.names.notifications, note["province"].encode(), codec.encode("cshub.Notification", note),
+                        None))
+            if note["type"] == "OBLIGATION_MET_LATE":
+                fb = feedback(note["province"], None, "LATE", "late", note["message"], "", -1, -1, note["event_time"])
+                out.append((self.names.feedback(note["province"]), note["subject"].encode(),
+                            codec.encode("cshub.Feedback", fb), None))
+        return out
+
+    def fold(self, items: list[tuple[str, int, int, int, bytes]], set_event: Any, events: list[Any],
+             ) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        """Apply one batch (topic, partition, offset, ts_ms, value); the records to publish."""
+        hub = self.hub
+        notes: list[dict[str, Any]] = []
+        last_ms = 0
+        for (topic, partition, offset, ts_ms, value), event in zip(items, events, strict=True):
+            set_event(event)  # the state table writes to the changelog partition of this event
+            try:
+                name, record = decode_plain(value)
+                kind = KIND_OF_SCHEMA[name]
+                notes += hub.apply(kind, record, ts_ms, topic, partition, offset)
+            except (CodecError, KeyError, ValueError, TypeError) as exc:  # not from our validator: skip, loudly
+                self.counts["skipped"] += 1
+                log.error("skipping undecodable validated record %s[%d]@%d: %s", topic, partition, offset, exc)
+            last_ms = max(last_ms, ts_ms)
+        self.counts["applied"] += len(items)
+        dirty = hub.take_dirty()
+        out: list[tuple[str, bytes | None, bytes, int | None]] = []
+        if dirty:
+            changed, row_notes = self.published.changes(hub.rows(dirty, REPORT_TABLES), last_ms)
+            notes += row_notes
+            out += self._row_records(changed)
+        out += self.note_records(notes)
+        return out
+
+    def deadlines(self, now_ms: int) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        rows, statuses = obligation_rows(self.hub, now_ms)
+        changed, notes = self.published.changes(rows, now_ms)
+        notes += newly_missing(self.statuses, statuses, self.hub, now_ms, since_ms=self.started_ms)
+        self.statuses = statuses
+        return self._row_records(changed) + self.note_records(notes)
+
+
+def build_app(settings: WorkerSettings) -> Any:
+    """The Faust app with its agents, timer and web views. Importing faust happens here, not at import."""
+    import faust
+
+    names = TopicNames(settings.topic_root)
+    provinces = list(reference.provinces(settings.provinces_file))
+    config = HubConfig(provinces=tuple(provinces), policy_items=tuple(reference.policy_items()))
+    rules_path = settings.obligations_file or OBLIGATIONS_FILE
+    rules = obligation_rules(rules_path.read_text(encoding="utf-8"))
+
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        datadir=str(settings.data_dir),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_enabled=True,
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_s,
+        broker_commit_every=settings.batch_max * 4,
+        stream_recovery_delay=0.2,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        broker_max_poll_records=settings.batch_max,
+        producer_linger_ms=5,
+        producer_max_batch_size=256 * 1024,
+        consumer_max_fetch_size=4 * 1024 * 1024,
+        consumer_group_instance_id=f"{settings.app_id}-{settings.instance_id}",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=1.0,
+    )
+    validator = Validator(names, provinces, settings.partitions, config)
+    aggregator = Aggregator(config, rules, names)
+    app.cshub = {"validator": validator, "aggregator": aggregator, "settings": settings}  # for tests and views
+
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    state = app.Table("hub-state", partitions=settings.partitions, schema=raw, key_type=bytes, value_type=bytes,
+                      recovery_buffer_size=10_000)  # bytes types: the table's own (de)serialisers are raw
+    inbound = app.topic(*[names.inbound(p, k) for p in provinces for k in KINDS],
+                        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    validated = app.topic(*[names.validated(k) for k in KINDS], key_type=bytes, value_type=bytes,
+                          key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+
+    from faust.streams import _current_event
+
+    def set_event(event: Any) -> None:
+        """Point Faust's task-local current event at `event`: the state table writes to its partition.
+
+        Only the context variable, never `Stream.current_event`: the stream's take buffer reads that
+        attribute from another task, and changing it would put the wrong event in the next batch.
+        """
+        _current_event.set(weakref.ref(event) if event is not None else None)
+
+    def write(key: str, value: bytes) -> None:
+        state[key.encode()] = value
+
+    async def send_all(records: list[tuple[str, bytes | None, bytes, int | None]], ts_ms: int | None = None) -> None:
+        """Send, then wait until the broker has acknowledged every record (before the events are acked)."""
+        producer = app.producer._ensure_producer()  # aiokafka's producer: exact ms timestamps, no extra buffer
+        futures = [await producer.send(topic, value, key=key, partition=partition, timestamp_ms=ts_ms)
+                   for topic, key, value, partition in records]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def flush_changelog() -> None:
+        """Drain Faust's send-soon buffer (changelog writes of the state table) into Kafka, acknowledged."""
+        while app.producer.buffer.size:
+            await app.producer.buffer.flush()
+        await app.producer.flush()
+
+    async def maybe_rebuild() -> None:
+        if aggregator.needs_rebuild:
+            stored = [(k.decode(), v) for k, v in state.items()]
+            await send_all(aggregator.rebuild(stored, write))
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        aggregator.needs_rebuild = True
+        aggregator.ready = False
+
+    @app.agent(inbound, name="validate")
+    async def validate(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            futures = []
+            producer = app.producer._ensure_producer()
+            for event in events:
+                msg = event.message
+                ts_ms = round(msg.timestamp * 1000)  # Faust gives seconds; Kafka has ms
+                for topic, key, value, partition in validator.route(msg.topic, msg.partition, msg.offset, msg.key,
+                                                                    msg.value, ts_ms):
+                    futures.append(await producer.send(topic, value, key=key, partition=partition,
+                                                       timestamp_ms=ts_ms))
+            if futures:
+                await asyncio.gather(*futures)
+
+    @app.agent(validated, name="aggregate")
+    async def aggregate(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            await maybe_rebuild()
+            items = []
+            for event in events:
+                msg = event.message
+                items.append((msg.topic, msg.partition, msg.offset, round(msg.timestamp * 1000), msg.value))
+            out = aggregator.fold(items, set_event, events)
+            set_event(None)
+            await send_all(out)
+            await flush_changelog()
+
+    @app.timer(settings.deadline_interval_s)
+    async def deadlines() -> None:
+        if aggregator.needs_rebuild:
+            recovery = app.tables.recovery
+            if app.in_recovery or not recovery.completed.is_set():
+                return
+            await maybe_rebuild()
+        await send_all(aggregator.deadlines(int(time.time() * 1000)))
+
+    @app.page("/national/{table}")
+    async def national_table(web: Any, request: Any, table: str) -> Any:
+        if table not in TABLES:
+            return web.json({"error": f"unknown table {table!r}; one of {list(TABLES)}"}, status=404)
+        rows = {p: _json(r) for (t, p), r in sorted(aggregator.published.rows.items()) if t == table}
+        return web.json(rows)
+
+    @app.page("/national/{table}/{province}")
+    async def national_row(web: Any, request: Any, table: str, province: str) -> Any:
+        row = aggregator.published.rows.get((table, province))
+        if row is None:
+            return web.json({"error": f"no row for table {table!r} province {province!r}"}, status=404)
+        return web.json(_json(row))
+
+    @app.page("/notifications")
+    async def notifications(web: Any, request: Any) -> Any:
+        try:
+            limit = max(0, min(1000, int(request.query.get("limit", "100"))))
+        except ValueError:
+            return web.json({"error": "limit must be an integer"}, status=400)
+        recent = list(aggregator.recent)[-limit:] if limit else []
+        return web.json([_json(n) for n in reversed(recent)])
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({
+            "status": "ok", "ready": aggregator.ready, "validated": validator.counts["validated"],
+            "rejected": validator.counts["rejected"], "applied": aggregator.counts["applied"],
+            "skipped": aggregator.counts["skipped"], "rebuilds": aggregator.counts["rebuilds"],
+            "positions": {f"{t}:{p}": o for (t, p), o in sorted(aggregator.hub.positions.items())},
+        })
+
+    del validate, aggregate, deadlines, national_table, national_row, notifications, health, on_assigned
+    return app

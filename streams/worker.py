@@ -1,0 +1,28 @@
+"""Run the worker: create topics, build the app, hand it to a Faust Worker until it is stopped."""
+
+from __future__ import annotations
+
+import logging
+
+from schemas import reference
+from schemas.topics import TopicNames
+from streams.admin import ensure_topics, hub_topics
+from streams.settings import WorkerSettings
+
+
+def run_worker(settings: WorkerSettings) -> int:
+    """Blocks until SIGTERM/SIGINT; returns the process exit code."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    provinces = list(reference.provinces(settings.provinces_file))
+    specs = hub_topics(TopicNames(settings.topic_root), provinces, settings.partitions, settings.inbound_partitions)
+    ensure_topics(settings.bootstrap, specs, settings.replication)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    import faust  # after the topics exist; faust's import has side effects, so keep it out of module import
+
+    from streams.app import build_app
+
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()  # exits the process via sys.exit when stopped
+    return 0
