@@ -135,10 +135,15 @@ class Browser:
     async def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
         params: dict[str, Any] = {"format": "png"}
         if full_page:
-            size = await self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-            params.update(clip={"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1},
-                          captureBeyondViewport=True)
+            # Grow the viewport to the whole page first and let responsive charts redraw at that size.
+            height = await self.evaluate("document.documentElement.scrollHeight")
+            await self.send("Emulation.setDeviceMetricsOverride",
+                            {"width": self.width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            await asyncio.sleep(1.0)
         data = await self.send("Page.captureScreenshot", params)
+        if full_page:
+            await self.send("Emulation.setDeviceMetricsOverride",
+                            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data["data"]))
         return path

@@ -180,7 +180,10 @@ def test_dashboard_shows_the_country_live_in_chromium(hub: Hub) -> None:
             await browser.screenshot(SHOTS / "dashboard-full.png")
 
             # A new report through the provincial publisher changes the page, live (SSE, no reload).
-            province = "540000"
+            # A province still short of full urban coverage, so one more covered community shows as +1.
+            coverage = _get_json(hub.url + "api/tables")["tables"]["coverage"]
+            province = next(code for code, row in sorted(coverage.items())
+                            if code != "000000" and row["urban_covered"] < row["urban_communities"])
             before = await browser.evaluate("document.querySelector('#kpi-urban .foot').textContent")
             covered_before = int(re.match(r"(\d+) of", before).group(1))
             version_before = int(await browser.evaluate("document.body.dataset.version"))
