@@ -1,8 +1,9 @@
 """Session-wide fixtures: a real Kafka broker, and per-test unique names.
 
 The broker comes from, in order: CSHUB_TEST_BOOTSTRAP (a broker someone already runs); a
-testcontainers Kafka when a Docker engine answers; else the project's own local broker from the
-Apache Kafka jars (deploy/local), on ports 19092/19093 with its data under .cshub/test-broker.
+testcontainers Kafka when a Docker engine answers and CSHUB_TEST_DOCKER=1; else the project's own
+local broker from the Apache Kafka jars (deploy/local), on ports 19092/19093 (CSHUB_TEST_BROKER_PORT
+to move it) with its data under .cshub/test-broker.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
             yield kafka.get_bootstrap_server()
         return
-    cluster = LocalCluster(TEST_BROKER_HOME, base_port=19092)
+    port = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092"))
+    cluster = LocalCluster(TEST_BROKER_HOME, base_port=port)
     with _shared_use(TEST_BROKER_HOME):
         cluster.start()
     try:
