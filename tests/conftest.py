@@ -1,7 +1,7 @@
 """Session-wide fixtures: a real Kafka broker, and per-test unique names.
 
 The broker comes from, in order: CSHUB_TEST_BOOTSTRAP (a broker someone already runs); a
-testcontainers Kafka when a Docker engine answers and CSHUB_TEST_DOCKER=1; else the project's own
+testcontainers Kafka when a Docker engine answers (CSHUB_TEST_DOCKER=0 skips that); else the project's own
 local broker from the Apache Kafka jars (deploy/local), on ports 19092/19093 (CSHUB_TEST_BROKER_PORT
 to move it) with its data under .cshub/test-broker.
 """
@@ -39,7 +39,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if addr := os.environ.get("CSHUB_TEST_BOOTSTRAP"):
         yield addr
         return
-    if os.environ.get("CSHUB_TEST_DOCKER") == "1" and docker_engine_answers():
+    if os.environ.get("CSHUB_TEST_DOCKER", "1") != "0" and docker_engine_answers():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
