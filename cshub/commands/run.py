@@ -4,7 +4,9 @@ Brings up, in order: the dashboard gateway (it answers at once and fills in as d
 local Kafka broker (deploy.local, data under <home>/broker), the hub's topics, a worker subprocess
 (`cshub worker`) and the demo feed subprocess (`cshub demo`). Ctrl-C (SIGINT) or SIGTERM stops them
 in the reverse order — feed, worker, gateway, broker — each with SIGTERM and, after a grace period,
-SIGKILL, so no process is left behind; the data stays in <home> for the next run.
+SIGKILL, so no process is left behind; the data stays in <home> for the next run. If `cshub run` itself
+is killed, its subprocesses get SIGTERM from the kernel (PR_SET_PDEATHSIG); the broker, a daemon of the
+data folder, survives and the next `cshub run` with the same --home takes it over.
 `cshub run --only gateway --bootstrap HOST:PORT` runs the dashboard alone against any cluster.
 """
 
@@ -145,7 +147,7 @@ async def _main(args: argparse.Namespace) -> int:
         return 0
 
     cluster = None
-    started_broker = False
+    already_running = False
     children: list[Child] = []
     code = 0
     try:
@@ -153,7 +155,9 @@ async def _main(args: argparse.Namespace) -> int:
             from deploy.local.broker import BrokerError, LocalCluster
 
             cluster = LocalCluster(home / "broker", base_port=args.broker_port)
-            started_broker = cluster.pid(cluster.nodes[0]) is None
+            # A broker left running from this data folder (say, after `cshub run` was killed) is reused,
+            # and stopped with the rest on Ctrl-C: the folder is this hub's.
+            already_running = cluster.pid(cluster.nodes[0]) is not None
             try:
                 await _until(stop, loop.run_in_executor(None, cluster.start))
             except BrokerError as exc:
@@ -161,7 +165,8 @@ async def _main(args: argparse.Namespace) -> int:
                 return 1
             if stop.is_set():
                 return 0
-            print(f"broker:    {bootstrap}  (data in {cluster.home}; up after {time.monotonic() - started:.1f} s)",
+            print(f"broker:    {bootstrap}  (data in {cluster.home}; "
+                  f"{'already running' if already_running else 'up'} after {time.monotonic() - started:.1f} s)",
                   flush=True)
         from connectors.admin import TopicPlan, all_provinces, ensure_topics
         from connectors.errors import ConnectorError
@@ -234,7 +239,7 @@ async def _main(args: argparse.Namespace) -> int:
         for child in reversed(children):
             await loop.run_in_executor(None, child.stop, 5.0 if child.name == "demo" else 20.0)
         await runner.cleanup()
-        if cluster is not None and started_broker:
+        if cluster is not None:
             await loop.run_in_executor(None, cluster.stop)
         print(f"stopped; data kept in {home}", flush=True)
     return code

@@ -70,7 +70,7 @@ def _processes_mentioning(text: str) -> list[tuple[int, str]]:
         except OSError:
             continue
         if state != "Z" and (text in cmdline or text in environ):
-            found.append((int(proc.name), cmdline[:160]))
+            found.append((int(proc.name), cmdline[:4000]))
     return found
 
 
@@ -217,3 +217,52 @@ def test_ctrl_c_stops_everything_and_keeps_the_data(hub: Hub) -> None:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
     assert (hub.home / "broker" / "node-1" / "data" / "meta.properties").exists(), "the broker's data is kept"
     assert (hub.home / "worker").exists(), "the worker's state folder is kept"
+
+
+def _start_run(home: Path, *extra: str) -> tuple[subprocess.Popen[str], Path]:
+    log = home / f"run-{time.time_ns()}.out"
+    cmd = [sys.executable, "-m", "cshub.cli", "run", "--home", str(home), *extra]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                                cwd=ROOT, start_new_session=True)
+    return proc, log
+
+
+def _wait_text(log: Path, text: str, proc: subprocess.Popen[str], timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in log.read_text():
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not printed by cshub run; output:\n{log.read_text()}")
+
+
+def test_a_killed_run_leaves_only_the_broker_and_the_next_run_takes_it_over(tmp_path: Path) -> None:
+    """SIGKILL on `cshub run` itself: its children die with it (PR_SET_PDEATHSIG); the broker, a daemon of
+    its data folder, survives; the next `cshub run` reuses it and Ctrl-C then stops everything."""
+    ports = ["--port", str(_free_port()), "--broker-port", str(_free_port(pair=True)),
+             "--worker-port", str(_free_port()), "--no-demo"]
+    proc, log = _start_run(tmp_path, *ports)
+    try:
+        _wait_text(log, "worker:    ready", proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            left = _processes_mentioning(str(tmp_path))
+            if all("kafka.Kafka" in cmd for _pid, cmd in left):
+                break
+            time.sleep(0.2)
+        assert left and all("kafka.Kafka" in cmd for _pid, cmd in left), left
+        proc, log = _start_run(tmp_path, *ports)
+        _wait_text(log, "already running", proc)
+        _wait_text(log, "worker:    ready", proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(90)
+    assert "stopped; data kept" in log.read_text()
+    time.sleep(0.5)
+    assert not _processes_mentioning(str(tmp_path))
