@@ -45,6 +45,8 @@ class TableReader:
         self._positions: dict[TopicPartition, int] = {}
 
     def start(self) -> None:
+        if self._thread is not None:
+            return
         self._thread = threading.Thread(target=self._run, name="cshub-gateway-reader", daemon=True)
         self._thread.start()
 
@@ -52,6 +54,10 @@ class TableReader:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     @property
     def alive(self) -> bool:

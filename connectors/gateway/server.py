@@ -48,6 +48,8 @@ class GatewayConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     notifications_limit: int = 200
+    start_reader: bool = True
+    """False: the caller starts `gateway.reader` itself (`cshub run` does, once its broker is up)."""
 
 
 def _reference() -> dict[str, Any]:
@@ -118,7 +120,8 @@ class Gateway:
     async def on_startup(self, app: web.Application) -> None:
         self._loop = asyncio.get_running_loop()
         self._pusher = asyncio.create_task(self._push_loop())
-        self.reader.start()
+        if self.config.start_reader:
+            self.reader.start()
 
     async def on_shutdown(self, app: web.Application) -> None:
         for queue in list(self._clients):
@@ -164,8 +167,10 @@ class Gateway:
         return _json(self.reference)
 
     async def health(self, request: web.Request) -> web.Response:
-        ok = self.reader.alive
-        body = {"status": "ok" if ok else "reader-down", "caught_up": self.reader.caught_up.is_set(),
+        started = self.reader.started
+        ok = self.reader.alive or not started  # before its broker is up the page still answers: "starting"
+        status = "ok" if self.reader.alive else "starting" if not started else "reader-down"
+        body = {"status": status, "caught_up": self.reader.caught_up.is_set(),
                 "bootstrap": self.config.bootstrap, "topic_root": self.config.topic_root, **self.snapshot.stats()}
         return web.Response(text=json.dumps(body), content_type="application/json", status=200 if ok else 503)
 

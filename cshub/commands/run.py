@@ -128,7 +128,9 @@ async def _main(args: argparse.Namespace) -> int:
     url = f"http://{url_host}:{args.port}/"
     bootstrap = args.bootstrap or f"127.0.0.1:{args.broker_port}"
 
-    gateway = Gateway(GatewayConfig(bootstrap=bootstrap, topic_root=args.topic_root, host=args.host, port=args.port))
+    # The page answers at once; its Kafka reader starts once the broker is up (no reconnect noise before).
+    gateway = Gateway(GatewayConfig(bootstrap=bootstrap, topic_root=args.topic_root, host=args.host, port=args.port,
+                                    start_reader=args.only == "gateway" or args.bootstrap is not None))
     from aiohttp import web
 
     runner = web.AppRunner(gateway.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0)
@@ -183,6 +185,7 @@ async def _main(args: argparse.Namespace) -> int:
         if stop.is_set():
             return 0
         print(f"topics:    {len(specs)} under '{args.topic_root}' ({len(created or [])} created)", flush=True)
+        gateway.reader.start()
         env = {**os.environ, "CSHUB_BOOTSTRAP": bootstrap, "CSHUB_TOPIC_ROOT": args.topic_root,
                "CSHUB_DATA_DIR": str(home / "worker"), "CSHUB_WEB_PORT": str(args.worker_port),
                "CSHUB_PARTITIONS": str(partitions),
