@@ -65,7 +65,8 @@ def produced_at(period: str, day: int, hour: int) -> dt.datetime:
 
 @dataclass
 class Send:
-    """One record to send: a report through the publisher, or raw bytes past it (`raw` set)."""
+    """One record to send: a report through the publisher (`raw` None), or past it: `raw` bytes as they are,
+    or, with `raw == b""`, the `record` Avro-encoded without the publisher's checks (a careless system)."""
 
     province: str
     kind: Kind
