@@ -1,4 +1,10 @@
-"""`cshub publish --province 320000 --kind facility FILE`: validate a province's file and send it."""
+"""`cshub publish --province 320000 --kind facility FILE`: validate a province's file and send it.
+
+Exit status: 0 every row sent and acknowledged; 1 some rows were rejected locally (each is listed by row,
+column and rule; every valid row was acknowledged); 2 the file or the broker could not be used at all
+(nothing sent); 3 the broker stopped answering mid-file: the acknowledged rows are listed as ranges and
+re-running the whole file is safe (the hub keeps the latest revision per report id).
+"""
 
 from __future__ import annotations
 
