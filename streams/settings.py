@@ -39,3 +39,4 @@ class WorkerSettings(BaseSettings):
                              "instead of waiting for the dead member's session to time out")
     session_timeout_s: float = Field(10.0, ge=6.0)
     log_level: str = "warning"
+    profile: Path | None = Field(None, description="write a cProfile of the worker here when it stops (bench)")

@@ -24,5 +24,16 @@ def run_worker(settings: WorkerSettings) -> int:
 
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
-    worker.execute_from_commandline()  # exits the process via sys.exit when stopped
+    if settings.profile is None:
+        worker.execute_from_commandline()  # exits the process via sys.exit when stopped
+        return 0
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(settings.profile)
     return 0

@@ -1,0 +1,286 @@
+"""End-to-end throughput and latency of one `cshub worker`, against raw kafka-python consumption.
+
+Starts its own Kafka broker (LocalCluster on a free port, data in a /tmp folder; or --bootstrap),
+and for each phase a fresh topic root and a `cshub worker` subprocess (RocksDB store):
+
+A. end to end: the worker is up; the bench publishes the whole stream (loadgen: all 31 provinces,
+   duplicates, corrections, withdrawals) as fast as kafka-python can; throughput = input records /
+   (first publish -> the worker has applied the last record and published its rows).
+   Then raw kafka-python consumption of the same inbound topics, same run: the broker/client ceiling.
+B. backlog: the stream is published first, then the worker starts (under cProfile with --profile);
+   throughput = records / (first record applied -> last record applied): the worker alone.
+C. latency at a steady offered load (--rate records/s for --seconds): for each record, publish time
+   (its Kafka timestamp, kept on cshub.validated) -> arrival at a bench consumer of the first national
+   row whose `offsets` cover it. p50 / p99.
+
+Usage: .venv/bin/python bench/worker_bench.py [--reports 60000] [--rate 2000] [--seconds 20] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import pstats
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from core import SCHEMA_OF_KIND
+from deploy.local.broker import LocalCluster
+from schemas import codec, reference
+from schemas.topics import KINDS, TABLES, TopicNames
+from streams.admin import ensure_topics, hub_topics
+from streams.loadgen import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+PROVINCES = list(reference.provinces())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Worker:
+    def __init__(self, bootstrap: str, root: str, tmp: Path, profile: Path | None = None) -> None:
+        self.port = free_port()
+        env = dict(os.environ, CSHUB_BOOTSTRAP=bootstrap, CSHUB_TOPIC_ROOT=root, CSHUB_APP_ID=f"{root}-w",
+                   CSHUB_DATA_DIR=str(tmp / f"{root}-data"), CSHUB_WEB_PORT=str(self.port), CSHUB_LOG_LEVEL="error")
+        if profile is not None:
+            env["CSHUB_PROFILE"] = str(profile)
+        self.log = (tmp / f"{root}.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "cshub.cli", "worker"], env=env, cwd=ROOT,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def health(self) -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            return {}
+
+    def wait(self, pred: Any, timeout_s: float, poll_s: float = 0.05) -> float:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if pred(self.health()):
+                return time.monotonic()
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.proc.returncode}")
+            time.sleep(poll_s)
+        raise TimeoutError(f"worker did not get there in {timeout_s} s: {self.health()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def encoded(names: TopicNames, n_reports: int, seed: int) -> list[tuple[str, bytes, bytes]]:
+    records = generate(n_reports, tuple(PROVINCES), tuple(reference.policy_items()), seed=seed)
+    return [(names.inbound(r["province"], k), r["report_id"].encode(), codec.encode(SCHEMA_OF_KIND[k], r))
+            for k, r in records]
+
+
+def publish(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> float:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=1024 * 1024, acks=1)
+    t0 = time.monotonic()
+    for topic, key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush(120)
+    elapsed = time.monotonic() - t0
+    producer.close(10)
+    return elapsed
+
+
+def raw_consume(bootstrap: str, names: TopicNames, expected: int) -> float:
+    """Seconds for kafka-python to read every inbound record (one consumer, all partitions)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=10_000,
+                             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
+    tps = [TopicPartition(names.inbound(p, k), 0) for p in PROVINCES for k in KINDS]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    got = 0
+    t0 = time.monotonic()
+    while got < expected:
+        for batch in consumer.poll(timeout_ms=1000).values():
+            got += len(batch)
+    elapsed = time.monotonic() - t0
+    consumer.close()
+    return elapsed
+
+
+def setup(bootstrap: str, names: TopicNames) -> None:
+    ensure_topics(bootstrap, hub_topics(names, PROVINCES, 4, 1))
+
+
+def phase_end_to_end(bootstrap: str, tmp: Path, names: TopicNames,
+                     records: list[tuple[str, bytes, bytes]]) -> dict[str, float]:
+    setup(bootstrap, names)
+    worker = Worker(bootstrap, names.root, tmp)
+    try:
+        worker.wait(lambda h: h.get("ready"), 90, 0.2)
+        t0 = time.monotonic()
+        publish_s = publish(bootstrap, records)
+        t1 = worker.wait(lambda h: h.get("applied", 0) >= len(records), 600)
+    finally:
+        worker.stop()
+    raw_s = raw_consume(bootstrap, names, len(records))
+    return {"records": len(records), "e2e_s": t1 - t0, "publish_s": publish_s, "raw_s": raw_s}
+
+
+def phase_backlog(bootstrap: str, tmp: Path, names: TopicNames, records: list[tuple[str, bytes, bytes]],
+                  profile: Path | None) -> dict[str, float]:
+    setup(bootstrap, names)
+    publish(bootstrap, records)
+    worker = Worker(bootstrap, names.root, tmp, profile)
+    try:
+        t0 = worker.wait(lambda h: h.get("applied", 0) > 0, 120, 0.01)
+        t1 = worker.wait(lambda h: h.get("applied", 0) >= len(records), 600, 0.05)
+        validated_at = worker.health().get("validated", 0)
+    finally:
+        worker.stop()
+    return {"records": len(records), "backlog_s": t1 - t0, "validated": validated_at}
+
+
+def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: int) -> dict[str, float]:
+    names = TopicNames(f"benchC{int(time.time())}")
+    setup(bootstrap, names)
+    records = encoded(names, int(rate * seconds / 1.6) + 1000, seed)[: int(rate * seconds)]
+    worker = Worker(bootstrap, names.root, tmp)
+    arrivals: list[tuple[float, dict[tuple[str, int], int]]] = []  # (arrival ms, offsets of a national row)
+    published: list[tuple[str, int, int, int]] = []  # validated (topic, partition, offset, publish ms)
+    stop = threading.Event()
+
+    def watch() -> None:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
+                                 auto_offset_reset="earliest")
+        tps = [TopicPartition(names.national(t), 0) for t in TABLES if t != "obligations"]
+        tps += [TopicPartition(names.validated(k), p) for k in KINDS for p in range(4)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        national = {names.national(t) for t in TABLES}
+        while not stop.is_set():
+            now_ms = time.time() * 1000
+            for tp, batch in consumer.poll(timeout_ms=50).items():
+                for rec in batch:
+                    if tp.topic in national:
+                        if rec.key == b"000000":
+                            row = codec.decode(rec.value).value
+                            arrivals.append((now_ms, {(o["topic"], o["partition"]): o["offset"]
+                                                      for o in row["offsets"]}))
+                    else:
+                        published.append((tp.topic, tp.partition, rec.offset, rec.timestamp))
+        consumer.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    try:
+        worker.wait(lambda h: h.get("ready"), 90, 0.2)
+        watcher.start()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks=1)
+        t0 = time.monotonic()
+        for i, (topic, key, value) in enumerate(records):
+            due = t0 + i / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            producer.send(topic, key=key, value=value)
+        producer.flush(60)
+        offered_s = time.monotonic() - t0
+        producer.close(10)
+        worker.wait(lambda h: h.get("applied", 0) >= len(records), 120)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        watcher.join(10)
+        worker.stop()
+    by_tp: dict[tuple[str, int], tuple[list[int], list[float]]] = {}
+    for arrival_ms, offsets in sorted(arrivals, key=lambda a: a[0]):
+        for tp, pos in offsets.items():
+            positions, times = by_tp.setdefault(tp, ([], []))
+            if not positions or pos > positions[-1]:
+                positions.append(pos)
+                times.append(arrival_ms)
+    latencies = []
+    for topic, partition, offset, ts in published:
+        positions, times = by_tp.get((topic, partition), ([], []))
+        i = bisect.bisect_right(positions, offset)  # first position > offset covers the record
+        if i < len(positions):
+            latencies.append(times[i] - ts)
+    latencies.sort()
+    return {"offered_rate": len(records) / offered_s, "measured": len(latencies), "records": len(records),
+            "p50_ms": statistics.median(latencies), "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+            "max_ms": latencies[-1]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    parser.add_argument("--reports", type=int, default=60_000, help="distinct reports per phase (records ~1.6x)")
+    parser.add_argument("--rate", type=int, default=2000, help="offered records/s in the latency phase")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--profile", type=Path, help="cProfile the worker in the backlog phase into this file")
+    parser.add_argument("--phases", default="ABC", help="which phases to run (default ABC)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cshub-worker-bench-"))
+    cluster = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        cluster = LocalCluster(tmp / "broker", size=1, base_port=free_port())
+        bootstrap = cluster.start()
+    try:
+        records = encoded(TopicNames("x"), args.reports, 1)
+        print(f"stream: {len(records)} records ({args.reports} reports, 31 provinces, dups/corrections/withdrawals)")
+        stamp = int(time.time())
+        a_names, b_names = TopicNames(f"benchA{stamp}"), TopicNames(f"benchB{stamp}")
+        if "A" in args.phases:
+            a = phase_end_to_end(bootstrap, tmp, a_names, [(_retopic(t, a_names.root), k, v) for t, k, v in records])
+            print(f"A end to end: {a['records'] / a['e2e_s']:,.0f} records/s through one worker "
+                  f"({a['records']} in {a['e2e_s']:.2f} s; publishing alone took {a['publish_s']:.2f} s)")
+            print(f"  raw kafka-python consume of the same topics: {a['records'] / a['raw_s']:,.0f} records/s; "
+                  f"worker/raw = {a['raw_s'] / a['e2e_s']:.2f}")
+        profile = args.profile.resolve() if args.profile else None
+        if "B" in args.phases:
+            b = phase_backlog(bootstrap, tmp, b_names, [(_retopic(t, b_names.root), k, v) for t, k, v in records],
+                              profile)
+            print(f"B backlog (worker alone): {b['records'] / b['backlog_s']:,.0f} records/s "
+                  f"({b['records']} in {b['backlog_s']:.2f} s)")
+        if "C" in args.phases:
+            c = phase_latency(bootstrap, tmp, args.rate, args.seconds, 2)
+            print(f"C latency at {c['offered_rate']:,.0f} records/s offered ({c['records']} records, {c['measured']} "
+                  f"measured): publish -> national row p50 {c['p50_ms']:.0f} ms, p99 {c['p99_ms']:.0f} ms, "
+                  f"max {c['max_ms']:.0f} ms")
+        if profile is not None and profile.exists():
+            stats = pstats.Stats(str(profile))
+            stats.sort_stats("tottime").print_stats(25)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _retopic(topic: str, root: str) -> str:
+    """Move an inbound topic name from the placeholder root to a phase's root (same stream in every phase)."""
+    return topic.replace("x.in.", f"{root}.in.", 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
