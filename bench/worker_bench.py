@@ -83,6 +83,11 @@ class Worker:
             time.sleep(poll_s)
         raise TimeoutError(f"worker did not get there in {timeout_s} s: {self.health()}")
 
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the worker process has used so far (from /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -152,12 +157,14 @@ def phase_backlog(bootstrap: str, tmp: Path, names: TopicNames, records: list[tu
     publish(bootstrap, records)
     worker = Worker(bootstrap, names.root, tmp, profile)
     try:
-        t0 = worker.wait(lambda h: h.get("applied", 0) > 0, 120, 0.01)
+        t0 = worker.wait(lambda h: h.get("validated", 0) > 0, 120, 0.01)
+        cpu0 = worker.cpu_s()
         t1 = worker.wait(lambda h: h.get("applied", 0) >= len(records), 600, 0.05)
+        cpu1 = worker.cpu_s()
         validated_at = worker.health().get("validated", 0)
     finally:
         worker.stop()
-    return {"records": len(records), "backlog_s": t1 - t0, "validated": validated_at}
+    return {"records": len(records), "backlog_s": t1 - t0, "validated": validated_at, "cpu_s": cpu1 - cpu0}
 
 
 def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: int) -> dict[str, float]:
@@ -240,6 +247,7 @@ def main() -> int:
     parser.add_argument("--phases", default="ABC", help="which phases to run (default ABC)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cshub-worker-bench-"))
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes share them)")
     cluster = None
     bootstrap = args.bootstrap
     if bootstrap is None:
@@ -261,7 +269,9 @@ def main() -> int:
             b = phase_backlog(bootstrap, tmp, b_names, [(_retopic(t, b_names.root), k, v) for t, k, v in records],
                               profile)
             print(f"B backlog (worker alone): {b['records'] / b['backlog_s']:,.0f} records/s "
-                  f"({b['records']} in {b['backlog_s']:.2f} s)")
+                  f"({b['records']} in {b['backlog_s']:.2f} s); worker CPU {b['cpu_s']:.1f} s = "
+                  f"{b['cpu_s'] / b['records'] * 1e6:.0f} us/record -> {b['records'] / b['cpu_s']:,.0f} records/s "
+                  f"per fully available core")
         if "C" in args.phases:
             c = phase_latency(bootstrap, tmp, args.rate, args.seconds, 2)
             print(f"C latency at {c['offered_rate']:,.0f} records/s offered ({c['records']} records, {c['measured']} "
