@@ -159,8 +159,11 @@ class Validator:
 class Aggregator:
     """Holds the Hub and the last published rows; one instance per worker process."""
 
-    def __init__(self, config: HubConfig, rules: tuple, names: TopicNames) -> None:
+    def __init__(self, config: HubConfig, rules: tuple, names: TopicNames, publish_interval_s: float = 0.2) -> None:
         self.config = config
+        self.publish_interval_s = publish_interval_s
+        self.published_at = 0.0
+        self.last_ms = 0
         self.rules = rules
         self.names = names
         self.hub = Hub(config, rules)
@@ -203,8 +206,13 @@ class Aggregator:
         return out
 
     def fold(self, items: list[tuple[str, int, int, int, bytes]], set_event: Any, events: list[Any],
-             ) -> list[tuple[str, bytes | None, bytes, int | None]]:
-        """Apply one batch (topic, partition, offset, ts_ms, value); the records to publish."""
+             now_s: float) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        """Apply one batch (topic, partition, offset, ts_ms, value); the records to publish.
+
+        Rows are recomputed at most every `publish_interval_s` (monotonic `now_s`), not per batch:
+        with a trickle of small batches, recomputing 31 provinces x 5 tables per batch cost more
+        than the records themselves. The timer `publish_rows` catches up when the stream goes idle.
+        """
         hub = self.hub
         notes: list[dict[str, Any]] = []
         last_ms = 0
@@ -219,14 +227,20 @@ class Aggregator:
                 log.error("skipping undecodable validated record %s[%d]@%d: %s", topic, partition, offset, exc)
             last_ms = max(last_ms, ts_ms)
         self.counts["applied"] += len(items)
-        dirty = hub.take_dirty()
-        out: list[tuple[str, bytes | None, bytes, int | None]] = []
-        if dirty:
-            changed, row_notes = self.published.changes(hub.rows(dirty, REPORT_TABLES), last_ms)
-            notes += row_notes
-            out += self._row_records(changed)
-        out += self.note_records(notes)
+        self.last_ms = max(self.last_ms, last_ms)
+        out = self.note_records(notes)
+        if now_s - self.published_at >= self.publish_interval_s:
+            out += self.publish_rows(now_s)
         return out
+
+    def publish_rows(self, now_s: float) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        """Rows of the provinces changed since the last publish (and 000000), with their notifications."""
+        self.published_at = now_s
+        dirty = self.hub.take_dirty()
+        if not dirty:
+            return []
+        changed, notes = self.published.changes(self.hub.rows(dirty, REPORT_TABLES), self.last_ms)
+        return self._row_records(changed) + self.note_records(notes)
 
     def deadlines(self, now_ms: int) -> list[tuple[str, bytes | None, bytes, int | None]]:
         rows, statuses = obligation_rows(self.hub, now_ms)
@@ -272,7 +286,7 @@ def build_app(settings: WorkerSettings) -> Any:
         broker_heartbeat_interval=1.0,
     )
     validator = Validator(names, provinces, settings.partitions, config)
-    aggregator = Aggregator(config, rules, names)
+    aggregator = Aggregator(config, rules, names, settings.publish_interval_s)
     app.cshub = {"validator": validator, "aggregator": aggregator, "settings": settings}  # for tests and views
 
     raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
@@ -343,7 +357,7 @@ def build_app(settings: WorkerSettings) -> Any:
             for event in events:
                 msg = event.message
                 items.append((msg.topic, msg.partition, msg.offset, round(msg.timestamp * 1000), msg.value))
-            out = aggregator.fold(items, set_event, events)
+            out = aggregator.fold(items, set_event, events, time.monotonic())
             set_event(None)
             await send_all(out)
 
@@ -355,6 +369,11 @@ def build_app(settings: WorkerSettings) -> Any:
                 return
             await maybe_rebuild()
         await send_all(aggregator.deadlines(int(time.time() * 1000)))
+
+    @app.timer(settings.publish_interval_s)
+    async def publish_pending_rows() -> None:
+        if aggregator.ready and not aggregator.needs_rebuild:
+            await send_all(aggregator.publish_rows(time.monotonic()))
 
     @app.page("/national/{table}")
     async def national_table(web: Any, request: Any, table: str) -> Any:
@@ -388,5 +407,6 @@ def build_app(settings: WorkerSettings) -> Any:
             "positions": {f"{t}:{p}": o for (t, p), o in sorted(aggregator.hub.positions.items())},
         })
 
-    del validate, aggregate, deadlines, national_table, national_row, notifications, health, on_assigned
+    del validate, aggregate, deadlines, publish_pending_rows
+    del national_table, national_row, notifications, health, on_assigned
     return app

@@ -30,6 +30,7 @@ class WorkerSettings(BaseSettings):
     replication: int = Field(1, ge=1)
     batch_max: int = Field(2000, ge=1, description="most events one batch of an agent takes")
     batch_within_s: float = Field(0.05, gt=0, description="longest wait for a batch to fill, seconds")
+    publish_interval_s: float = Field(0.2, gt=0, description="changed rows are published at most this often, s")
     deadline_interval_s: float = Field(5.0, gt=0, description="how often the deadline ledger is re-evaluated")
     commit_interval_s: float = Field(1.0, gt=0)
     obligations_file: Path | None = None
