@@ -89,6 +89,14 @@ def test_tables_equal_the_ground_truth_to_the_fen(kafka_bootstrap: str, unique_n
     assert national["allocated_yuan"] == str(truth[("funding", NATIONAL)]["allocated_yuan"])
     assert len(worker.get("/national/coverage")) == 32
     assert worker.get("/health")["rejected"] == 0
+    obligations = read_table(kafka_bootstrap, names.national("obligations"))
+    assert set(obligations) == {*PROVINCES, NATIONAL}
+    assert obligations[NATIONAL]["late"] > 0  # 2026 periods published now, in November, are late
+    notes = [codec.decode(r.value).value for r in read_all(kafka_bootstrap, names.notifications)]
+    types = Counter(n["type"] for n in notes)
+    assert types["ANOMALY_DISBURSED_EXCEEDS_ALLOCATED"] > 0 and types["ANOMALY_AREA_BELOW_STANDARD"] > 0, types
+    assert types["OBLIGATION_MET_LATE"] > 0 and types["POLICY_ITEM_COMPLETED"] > 0, types
+    assert worker.get("/notifications?limit=5") and len(worker.get("/notifications?limit=5")) == 5
 
 
 def test_tables_stay_exact_when_the_worker_is_sigkilled(kafka_bootstrap: str, unique_name, worker_factory) -> None:
