@@ -110,10 +110,15 @@ def _pid_alive(pid: int) -> bool:
 
 def _is_our_broker(pid: int, node: Node) -> bool:
     """True when `pid` is a Kafka process started with this node's config (never signal strangers)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
+    cmdline = ""
+    for _ in range(100):  # right after Popen, /proc/<pid>/cmdline can read empty for a moment (seen here)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return False
+        if cmdline:
+            break
+        time.sleep(0.01)
     return "kafka.Kafka" in cmdline and str(node.home / "server.properties") in cmdline
 
 
