@@ -21,7 +21,7 @@ from deploy.local.broker import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_BROKER_HOME = ROOT / ".cshub" / "test-broker"
-KAFKA_IMAGE = "apache/kafka:4.1.1"
+KAFKA_IMAGE = "apache/kafka:4.4.0"
 
 
 def docker_engine_answers() -> bool:
