@@ -153,9 +153,9 @@ def kafka_records(bootstrap: str, partitions: list[tuple[str, int]]) -> Iterator
     """Every record of these partitions, from the earliest offset to the end offsets taken at the start.
 
     All partitions are assigned at once, so fetches overlap with decoding; the client buffers at most
-    about one fetch per partition (max_partition_fetch_bytes each), so memory does not grow with the
-    length of the topics. (Reading one province at a time bounds it further but stalls on every
-    re-assignment: measured 27k instead of 44k reports/s per process.)
+    about one fetch per partition (max_partition_fetch_bytes each). (Reading one province at a time
+    bounds that further but stalls on every re-assignment: measured 27k instead of 44k reports/s per
+    process.)
     """
     from kafka import TopicPartition
 

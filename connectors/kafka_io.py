@@ -17,18 +17,16 @@ from connectors.errors import ConnectorError
 from schemas import registry
 
 FAST_FETCH: dict[str, Any] = {
-    "max_partition_fetch_bytes": 1024 * 1024,
-    "fetch_max_bytes": 32 * 1024 * 1024,
+    "max_partition_fetch_bytes": 8 * 1024 * 1024,
+    "fetch_max_bytes": 64 * 1024 * 1024,
     "max_poll_records": 10_000,
     "fetch_min_bytes": 1,
-    "fetch_max_wait_ms": 10,
     "check_crcs": False,
     "receive_buffer_bytes": 4 * 1024 * 1024,
 }
 """Settings for bulk replay: big fetches, many records per poll, no client-side CRC (TCP and the broker
-already check it), and a short fetch wait: a long poll on a partition already read to its end would
-hold up the next fetch of the others — the auditor's throughput depends on them. Client-side buffering is bounded by the
-partitions assigned at once times max_partition_fetch_bytes (fetch_max_bytes per response)."""
+already check it); the auditor's throughput depends on them (bench/audit_bench.py measured these).
+Client-side buffering is bounded by the partitions assigned at once times max_partition_fetch_bytes."""
 
 
 def make_consumer(bootstrap: str, *, client_id: str = "cshub-reader", **overrides: Any) -> KafkaConsumer:
