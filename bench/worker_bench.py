@@ -202,7 +202,9 @@ def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: in
         worker.wait(lambda h: h.get("ready"), 90, 0.2)
         watcher.start()
         producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks=1)
-        t0 = time.monotonic()
+        for topic in {topic for topic, _, _ in records}:  # metadata first: a send to a topic the producer has
+            producer.partitions_for(topic)  # not seen blocks on a metadata fetch, which would turn a steady
+        t0 = time.monotonic()  # offered load into a slow start followed by a burst
         for i, (topic, key, value) in enumerate(records):
             due = t0 + i / rate
             delay = due - time.monotonic()
