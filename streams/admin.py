@@ -30,6 +30,7 @@ def hub_topics(names: TopicNames, provinces: list[str], partitions: int, inbound
     specs = [TopicSpec(names.inbound(p, k), inbound_partitions, {}) for p in provinces for k in KINDS]
     specs += [TopicSpec(names.validated(k), partitions, {}) for k in KINDS]
     specs += [TopicSpec(names.national(t), 1, dict(COMPACTED)) for t in TABLES]
+    specs.append(TopicSpec(names.national_parts, 1, dict(COMPACTED)))
     specs += [TopicSpec(names.rejected, 1, {}), TopicSpec(names.notifications, 1, {}),
               TopicSpec(names.schemas, 1, dict(COMPACTED))]
     specs += [TopicSpec(names.feedback(p), 1, {}) for p in provinces]
