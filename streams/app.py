@@ -30,6 +30,17 @@ rebalance), so the worker runs at-least-once and makes every effect idempotent i
   process at once (`on_sent`), before any later commit. The batch body never waits for the broker
   itself: waiting per batch made batches tiny and the worker latency-bound (measured ~1,000/s).
 
+Several workers (one consumer group, each its own CSHUB_INSTANCE_ID)
+--------------------------------------------------------------------
+Faust assigns partition N of every validated topic and of `hub-state` to the same worker, so a
+worker holds whole provinces (`partition_of_provinces`). It publishes the rows of those provinces
+only, and sends each changed row's totals (a `core.Part`) to `<root>.national-parts` (compacted,
+one partition, keyed table|province). The worker holding that partition runs the national stage:
+it keeps the latest part per key in the `national-parts` table and publishes the 000000 rows with
+`core.national_row`, the function `Hub.rows` uses too, once every province has a part. After a
+rebalance each worker rebuilds its provinces from `hub-state` and republishes them, so the stage
+gets fresh parts; between revocation and that rebuild nothing is published.
+
 What is not exact: notifications and feedback are at-least-once (a redelivered batch can repeat
 one; each carries a deterministic id to deduplicate), and a notification whose batch crashed
 before it was sent, but whose state change survived in the changelog, is not re-derived.

@@ -2,7 +2,9 @@
 
 Same app id, different CSHUB_INSTANCE_ID, 4 validated partitions. The second worker joins while the
 first has already published every province, so provinces move between workers mid-stream; the
-compacted tables (national row included) must still equal the ground truth to the fen.
+compacted tables (national row included) must still equal the ground truth to the fen. Then the
+worker running the national stage stops: the other takes over every province and the stage, and
+the tables follow the rest of the stream exactly.
 """
 
 from __future__ import annotations
@@ -38,12 +40,25 @@ def wait_split(workers: list[Any], timeout_s: float = 90) -> list[dict[str, Any]
     raise AssertionError(f"no clean split of the provinces in {timeout_s} s: {healths}")
 
 
+def wait_exact(bootstrap: str, names: TopicNames, truth: dict, workers: list[Any], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    bad: list[str] = []
+    while time.monotonic() < deadline:
+        bad = mismatches(bootstrap, names, truth)
+        if not bad:
+            return
+        for w in workers:
+            assert w.alive(), f"worker died: {w.log_tail()}"
+        time.sleep(2)
+    raise AssertionError(f"{len(bad)} rows differ from the truth: {bad[:8]}")
+
+
 def test_two_workers_publish_exact_tables_and_one_national_row(kafka_bootstrap: str, unique_name,
                                                                worker_factory) -> None:
     names = TopicNames(unique_name("w2n"))
-    records = generate(4000, tuple(PROVINCES), tuple(ITEMS), seed=2222)
+    records = generate(5000, tuple(PROVINCES), tuple(ITEMS), seed=2222)
     assert len({r["province"] for _k, r in records}) == 31
-    truth = expected(records, PROVINCES, ITEMS)
+    truth = expected(records[:4000], PROVINCES, ITEMS)
     encoded = encode_stream(names, records)
     first = worker_factory(kafka_bootstrap, names.root, CSHUB_INSTANCE_ID="a")
     second = worker_factory(kafka_bootstrap, names.root, CSHUB_INSTANCE_ID="b")
@@ -52,17 +67,9 @@ def test_two_workers_publish_exact_tables_and_one_national_row(kafka_bootstrap: 
     produce(kafka_bootstrap, encoded[:2000])
     time.sleep(2)  # the first worker publishes every province and the national rows alone
     second.start()
-    produce(kafka_bootstrap, encoded[2000:])
+    produce(kafka_bootstrap, encoded[2000:4000])
     healths = wait_split([first, second])
-    deadline = time.monotonic() + 60
-    bad: list[str] = []
-    while time.monotonic() < deadline:
-        bad = mismatches(kafka_bootstrap, names, truth)
-        if not bad:
-            break
-        assert first.alive() and second.alive()
-        time.sleep(2)
-    assert not bad, f"{len(bad)} rows differ from the truth: {bad[:8]}"
+    wait_exact(kafka_bootstrap, names, truth, [first, second])
     assert [set(h["provinces"]) for h in [first.health(), second.health()]] == [set(h["provinces"]) for h in healths]
     obligations = read_table(kafka_bootstrap, names.national("obligations"))
     assert set(obligations) == {*PROVINCES, NATIONAL}
@@ -74,3 +81,15 @@ def test_two_workers_publish_exact_tables_and_one_national_row(kafka_bootstrap: 
     assert set(other.get("/national/coverage")) == set(other.health()["provinces"])  # its own rows only
     for table in REPORT_TABLES:
         assert set(read_table(kafka_bootstrap, names.national(table))) == {*PROVINCES, NATIONAL}
+
+    stage.stop()  # the stage's worker leaves: the other one takes every province and the stage
+    produce(kafka_bootstrap, encoded[4000:])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        h = other.health()
+        if h and h["ready"] and h["national_stage"] and set(h["provinces"]) == set(PROVINCES):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the remaining worker did not take over: {other.health()}")
+    wait_exact(kafka_bootstrap, names, expected(records, PROVINCES, ITEMS), [other])
