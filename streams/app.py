@@ -527,7 +527,8 @@ def build_app(settings: WorkerSettings) -> Any:
             await send_all(out)
 
     def recovered() -> bool:
-        return not app.in_recovery and app.tables.recovery.completed.is_set() and not app.rebalancing
+        """Table recovery done. (Not `app.rebalancing`: measured here, it can stay set after a rebalance.)"""
+        return not app.in_recovery and app.tables.recovery.completed.is_set()
 
     @app.timer(settings.deadline_interval_s)
     async def deadlines() -> None:
