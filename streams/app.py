@@ -296,10 +296,11 @@ class Aggregator:
         """Rows (and parts) of the held provinces changed since the last publish, with their notifications."""
         self.published_at = now_s
         dirty = self.hub.take_dirty()
-        dirty = [p for p in self.held if p in dirty]
-        if not dirty:
+        held_dirty = [p for p in self.held if p in dirty]
+        if not held_dirty:
             return []
-        changed, notes = self.published.changes(self.hub.rows(dirty, REPORT_TABLES, national=False), self.last_ms)
+        changed, notes = self.published.changes(self.hub.rows(held_dirty, REPORT_TABLES, national=False),
+                                                self.last_ms)
         return self._row_records(changed) + self.note_records(notes)
 
     def deadlines(self, now_ms: int) -> list[Record]:
@@ -545,17 +546,20 @@ def build_app(settings: WorkerSettings) -> Any:
         if stage.active and stage.needs_rebuild and recovered():
             await maybe_rebuild_stage()
 
+    def shown_rows() -> dict[tuple[str, str], dict[str, Any]]:
+        """What this worker publishes: its provinces' rows, and the national rows while it runs the stage."""
+        return {**aggregator.published.rows, **(stage.published.rows if stage.active else {})}
+
     @app.page("/national/{table}")
     async def national_table(web: Any, request: Any, table: str) -> Any:
         if table not in TABLES:
             return web.json({"error": f"unknown table {table!r}; one of {list(TABLES)}"}, status=404)
-        rows = {p: _json(r) for (t, p), r in sorted({**aggregator.published.rows, **stage.published.rows}.items())
-                if t == table}
+        rows = {p: _json(r) for (t, p), r in sorted(shown_rows().items()) if t == table}
         return web.json(rows)
 
     @app.page("/national/{table}/{province}")
-    async def national_row(web: Any, request: Any, table: str, province: str) -> Any:
-        row = aggregator.published.rows.get((table, province)) or stage.published.rows.get((table, province))
+    async def national_row_view(web: Any, request: Any, table: str, province: str) -> Any:
+        row = shown_rows().get((table, province))
         if row is None:
             return web.json({"error": f"no row for table {table!r} province {province!r}"}, status=404)
         return web.json(_json(row))
@@ -580,5 +584,5 @@ def build_app(settings: WorkerSettings) -> Any:
         })
 
     del validate, aggregate, national, deadlines, publish_pending_rows
-    del national_table, national_row, notifications, health, on_assigned, on_revoked
+    del national_table, national_row_view, notifications, health, on_assigned, on_revoked
     return app

@@ -2,7 +2,8 @@
 
 Same app id, different CSHUB_INSTANCE_ID, 4 validated partitions. The second worker joins while the
 first has already published every province, so provinces move between workers mid-stream; the
-compacted tables (national row included) must still equal the ground truth to the fen. Then the
+compacted tables (national row included) must still equal the ground truth to the fen, and the
+auditor's one-process replay. Then the
 worker running the national stage stops: the other takes over every province and the stage, and
 the tables follow the rest of the stream exactly.
 """
@@ -17,6 +18,7 @@ from conftest import produce, read_table
 from test_worker import ITEMS, PROVINCES, REPORT_TABLES, encode_stream, mismatches
 from truth import NATIONAL, expected
 
+from connectors import auditor
 from schemas.topics import TopicNames
 from streams.loadgen import generate
 
@@ -70,6 +72,9 @@ def test_two_workers_publish_exact_tables_and_one_national_row(kafka_bootstrap: 
     produce(kafka_bootstrap, encoded[2000:4000])
     healths = wait_split([first, second])
     wait_exact(kafka_bootstrap, names, truth, [first, second])
+    hub, _stats = auditor.replay_kafka(kafka_bootstrap, names, workers=1)  # one process, every province
+    published = auditor.published_from_kafka(kafka_bootstrap, names, REPORT_TABLES)
+    assert auditor.compare(hub, published, REPORT_TABLES) == []
     assert [set(h["provinces"]) for h in [first.health(), second.health()]] == [set(h["provinces"]) for h in healths]
     obligations = read_table(kafka_bootstrap, names.national("obligations"))
     assert set(obligations) == {*PROVINCES, NATIONAL}
