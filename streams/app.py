@@ -415,6 +415,9 @@ def build_app(settings: WorkerSettings) -> Any:
         producer_linger_ms=5,
         producer_max_batch_size=256 * 1024,
         consumer_max_fetch_size=4 * 1024 * 1024,
+        # A topic missing from the metadata at a rebalance (just created, broker just started) is left
+        # out of the assignment until the next metadata refresh rebalances: 30 s, not aiokafka's 5 min.
+        consumer_metadata_max_age_ms=30_000,
         consumer_group_instance_id=f"{settings.app_id}-{settings.instance_id}",
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=1.0,
