@@ -53,6 +53,7 @@ class TopicPlan:
         specs += [TopicSpec(names.validated(k), self.validated_partitions, r) for k in kinds]
         specs.append(TopicSpec(names.rejected, self.other_partitions, r))
         specs += [TopicSpec(names.national(t), self.national_partitions, r, dict(COMPACTED)) for t in tables]
+        specs.append(TopicSpec(names.national_parts, 1, r, dict(COMPACTED)))  # one partition: one national stage
         specs.append(TopicSpec(names.notifications, self.other_partitions, r))
         specs += [TopicSpec(names.feedback(p), 1, r) for p in provinces]
         specs.append(TopicSpec(names.schemas, 1, r, dict(COMPACTED)))

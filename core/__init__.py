@@ -25,9 +25,12 @@ API:
   `.rows(provinces=None, tables=REPORT_TABLES)`, `.load(stored_items)`, `.take_dirty()`, `.positions`.
 - `HubConfig`, `Targets`, `Target`: provinces, policy items, targets (DOMAIN.md defaults).
 - `build_row`, `encode_row`, `row_values`, `ROW_SCHEMAS`, `REPORT_TABLES`, `MET_FLAGS`.
+- National stage: `Part` (a province's totals, offsets, as_of), `national_row(table, parts, config)` (the
+  000000 row; `Hub.rows` and `obligation_rows` use it too), `encode_part`/`decode_part`/`part_key`.
 - `PublishedTables`: changed rows + target/policy notifications between publishes.
 - Deadlines: `ObligationRule`, `obligation_rules(csv_text)`, `obligation_status(due_ms, received_ms, now_ms)`,
-  `ledger`, `obligation_rows(hub, now_ms)`, `newly_missing(...)`.
+  `ledger`, `obligation_rows(hub, now_ms)`, `obligation_counts(hub, now_ms, provinces)`,
+  `newly_missing(...)`.
 - Validation: `problems(topic_province, topic_kind, schema_name, record, provinces)`, `rejection`,
   `feedback`, `describe`, `KIND_OF_SCHEMA`.
 - Notifications: `row_changes`, `record_anomalies`, `BurstDetector`.
@@ -36,17 +39,19 @@ API:
 from core.config import HubConfig, Target, Targets
 from core.contributions import contribution, hundredths
 from core.hub import NATIONAL, Hub, received_key, report_key
+from core.national import Part, decode_part, encode_part, merged_offsets, national_row, part_key
 from core.notify import BurstDetector, notification, record_anomalies, row_changes
 from core.obligations import ObligationRule, ledger, obligation_status, owed_periods
 from core.obligations import parse_rules as obligation_rules
 from core.rows import MET_FLAGS, REPORT_TABLES, ROW_SCHEMAS, build_row, encode_row, row_values
-from core.tables import PublishedTables, newly_missing, obligation_rows
+from core.tables import PublishedTables, newly_missing, obligation_counts, obligation_rows
 from core.validation import KIND_OF_SCHEMA, SCHEMA_OF_KIND, describe, feedback, problems, rejection
 
 __all__ = [
     "KIND_OF_SCHEMA", "MET_FLAGS", "NATIONAL", "REPORT_TABLES", "ROW_SCHEMAS", "SCHEMA_OF_KIND", "BurstDetector",
-    "Hub", "HubConfig", "ObligationRule", "PublishedTables", "Target", "Targets", "build_row", "contribution",
-    "describe", "encode_row", "feedback", "hundredths", "ledger", "newly_missing", "notification", "obligation_rows",
-    "obligation_rules", "obligation_status", "owed_periods", "problems", "received_key", "record_anomalies",
-    "rejection", "report_key", "row_changes", "row_values",
+    "Hub", "HubConfig", "ObligationRule", "Part", "PublishedTables", "Target", "Targets", "build_row", "contribution",
+    "decode_part", "describe", "encode_part", "encode_row", "feedback", "hundredths", "ledger", "merged_offsets",
+    "national_row", "newly_missing", "notification", "obligation_counts", "obligation_rows", "obligation_rules",
+    "obligation_status", "owed_periods", "part_key", "problems", "received_key", "record_anomalies", "rejection",
+    "report_key", "row_changes", "row_values",
 ]

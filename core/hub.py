@@ -24,12 +24,13 @@ from typing import Any
 
 from core.config import HubConfig
 from core.contributions import contribution
+from core.national import NATIONAL, Part, national_row
 from core.notify import Notification, notification, record_anomalies
 from core.obligations import ObligationRule
 from core.rows import REPORT_TABLES, Offsets, Row, build_row
-from core.totals import ProvinceTotals, sum_totals
+from core.totals import ProvinceTotals
 
-NATIONAL = "000000"
+__all__ = ["NATIONAL", "Hub", "received_key", "report_key"]
 _SEP = "|"
 
 Writer = Callable[[str, bytes], None]
@@ -149,21 +150,27 @@ class Hub:
         totals = self.totals.get(province) or ProvinceTotals()
         return totals.table_totals(table, self.config.policy_items)
 
-    def rows(self, provinces: Iterable[str] | None = None,
-             tables: tuple[str, ...] = REPORT_TABLES) -> dict[tuple[str, str], Row]:
+    def rows(self, provinces: Iterable[str] | None = None, tables: tuple[str, ...] = REPORT_TABLES,
+             national: bool = True) -> dict[tuple[str, str], Row]:
         """Rows (table, province) -> row for `provinces` (default all) and the national row (000000).
 
-        The national row is computed from the element-wise sum of every province's totals,
-        i.e. from the province rows, so it is always consistent with them.
+        The national row is `core.national_row` over every province's totals (a part each), i.e.
+        from the province rows, so it is always consistent with them. `national=False` leaves it
+        out: a worker holding only some provinces sends their parts to the national stage instead.
         """
         wanted = list(self.totals) if provinces is None else list(provinces)
         out: dict[tuple[str, str], Row] = {}
         for table in tables:
+            if not national:
+                for p in wanted:
+                    out[(table, p)] = build_row(table, p, self.province_totals(table, p), self.config,
+                                                self.positions)
+                continue
             per = {p: self.province_totals(table, p) for p in self.totals}
             for p in wanted:
                 out[(table, p)] = build_row(table, p, per[p], self.config, self.positions)
-            out[(table, NATIONAL)] = build_row(table, NATIONAL, sum_totals(list(per.values())),
-                                               self.config, self.positions)
+            out[(table, NATIONAL)] = national_row(table, [Part(t, self.positions) for t in per.values()],
+                                                  self.config)
         return out
 
     def take_dirty(self) -> set[str]:

@@ -7,11 +7,13 @@ the deadline ledger's rows at a given time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from core.hub import NATIONAL, Hub
+from core.national import Part, national_row
 from core.notify import Notification, notification, row_changes
 from core.obligations import Status, ledger
 from core.rows import Row, build_row, row_values
-from core.totals import sum_totals
 
 RowKey = tuple[str, str]  # (table, province)
 
@@ -36,9 +38,11 @@ class PublishedTables:
         return changed, notes
 
 
-def obligation_rows(hub: Hub, now_ms: int) -> tuple[dict[RowKey, Row], dict[tuple[str, str, str], Status]]:
-    """The `obligations` rows (each province and 000000) at `now_ms`, and every obligation's status."""
-    provinces = tuple(hub.totals)
+def obligation_counts(hub: Hub, now_ms: int, provinces: Iterable[str] | None = None,
+                      ) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str, str], Status]]:
+    """Per province (default: every province of the hub) its obligation counts at `now_ms`, and every
+    obligation's status: the totals an `obligations` row is built from."""
+    provinces = tuple(hub.totals) if provinces is None else tuple(provinces)
     statuses = ledger(tuple(hub.rules.values()), provinces, hub.received, now_ms)
     per: dict[str, dict[str, int]] = {p: {"owed": 0, "on_time": 0, "late": 0, "missing": 0, "pending": 0}
                                       for p in provinces}
@@ -46,10 +50,16 @@ def obligation_rows(hub: Hub, now_ms: int) -> tuple[dict[RowKey, Row], dict[tupl
         counts = per[province]
         counts["owed"] += 1
         counts[status] += 1
+    return per, statuses
+
+
+def obligation_rows(hub: Hub, now_ms: int) -> tuple[dict[RowKey, Row], dict[tuple[str, str, str], Status]]:
+    """The `obligations` rows (each province and 000000) at `now_ms`, and every obligation's status."""
+    per, statuses = obligation_counts(hub, now_ms)
     rows = {("obligations", p): build_row("obligations", p, t, hub.config, hub.positions, now_ms)
             for p, t in per.items()}
-    rows[("obligations", NATIONAL)] = build_row("obligations", NATIONAL, sum_totals(list(per.values())),
-                                                hub.config, hub.positions, now_ms)
+    rows[("obligations", NATIONAL)] = national_row(
+        "obligations", [Part(t, hub.positions, now_ms) for t in per.values()], hub.config)
     return rows, statuses
 
 

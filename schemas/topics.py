@@ -60,6 +60,12 @@ class TopicNames:
         return f"{self.root}.rejected"
 
     @property
+    def national_parts(self) -> str:
+        """Internal, compacted, one partition: each worker's province totals per table, keyed `<table>|<province>`,
+        from which the one consumer of this topic (the national stage) computes the 000000 rows."""
+        return f"{self.root}.national-parts"
+
+    @property
     def notifications(self) -> str:
         return f"{self.root}.notifications"
 

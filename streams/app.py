@@ -30,6 +30,17 @@ rebalance), so the worker runs at-least-once and makes every effect idempotent i
   process at once (`on_sent`), before any later commit. The batch body never waits for the broker
   itself: waiting per batch made batches tiny and the worker latency-bound (measured ~1,000/s).
 
+Several workers (one consumer group, each its own CSHUB_INSTANCE_ID)
+--------------------------------------------------------------------
+Faust assigns partition N of every validated topic and of `hub-state` to the same worker, so a
+worker holds whole provinces (`partition_of_provinces`). It publishes the rows of those provinces
+only, and sends each changed row's totals (a `core.Part`) to `<root>.national-parts` (compacted,
+one partition, keyed table|province). The worker holding that partition runs the national stage:
+it keeps the latest part per key in the `national-parts` table and publishes the 000000 rows with
+`core.national_row`, the function `Hub.rows` uses too, once every province has a part. After a
+rebalance each worker rebuilds its provinces from `hub-state` and republishes them, so the stage
+gets fresh parts; between revocation and that rebuild nothing is published.
+
 What is not exact: notifications and feedback are at-least-once (a redelivered batch can repeat
 one; each carries a deterministic id to deduplicate), and a notification whose batch crashed
 before it was sent, but whose state change survived in the changelog, is not re-derived.
@@ -51,16 +62,23 @@ from typing import Any
 
 from core import (
     KIND_OF_SCHEMA,
+    NATIONAL,
     REPORT_TABLES,
     Hub,
     HubConfig,
+    Part,
     PublishedTables,
+    build_row,
+    decode_part,
     describe,
+    encode_part,
     encode_row,
     feedback,
+    national_row,
     newly_missing,
-    obligation_rows,
+    obligation_counts,
     obligation_rules,
+    part_key,
     problems,
     rejection,
 )
@@ -86,6 +104,18 @@ def _json(value: Any) -> Any:
     return value
 
 
+Record = tuple[str, bytes | None, bytes, int | None]  # topic, key, value, partition (None: the partitioner's)
+
+
+def partition_of_provinces(provinces: list[str], partitions: int) -> dict[str, int]:
+    """The validated partition of each province: the i-th province of the reference data goes to i mod N.
+
+    One rule for the validator (where it sends a province's reports) and the aggregator (which
+    provinces it holds, given its assigned validated partitions).
+    """
+    return {p: i % partitions for i, p in enumerate(provinces)}
+
+
 class Validator:
     """Routes one inbound record: to validated, or to rejected (+ feedback, + burst notification)."""
 
@@ -93,7 +123,7 @@ class Validator:
         self.names = names
         self.provinces = provinces
         self.province_set = frozenset(provinces)
-        self.partition_of = {p: i % partitions for i, p in enumerate(provinces)}
+        self.partition_of = partition_of_provinces(provinces, partitions)
         self.bursts = BurstDetector(config.burst_threshold, config.burst_window_ms)
         self.seen_schemas: set[bytes] = set()
         self.counts: collections.Counter[str] = collections.Counter()
@@ -157,15 +187,24 @@ class Validator:
 
 
 class Aggregator:
-    """Holds the Hub and the last published rows; one instance per worker process."""
+    """Holds the Hub and the last published rows of the provinces this worker holds; one per worker process.
 
-    def __init__(self, config: HubConfig, rules: tuple, names: TopicNames, publish_interval_s: float = 0.2) -> None:
+    With several workers in one consumer group, each holds the provinces of its assigned validated
+    partitions (`assign`): it publishes their rows, and sends their totals to the national stage
+    (`<root>.national-parts`), which alone publishes the 000000 rows. A province it does not hold is
+    never published by it (its totals here would be zeros or stale).
+    """
+
+    def __init__(self, config: HubConfig, rules: tuple, names: TopicNames, publish_interval_s: float = 0.2,
+                 partition_of: dict[str, int] | None = None) -> None:
         self.config = config
         self.publish_interval_s = publish_interval_s
         self.published_at = 0.0
         self.last_ms = 0
         self.rules = rules
         self.names = names
+        self.partition_of = partition_of
+        self.held: tuple[str, ...] = config.provinces  # until an assignment says otherwise
         self.hub = Hub(config, rules)
         self.published = PublishedTables()
         self.needs_rebuild = True
@@ -175,26 +214,46 @@ class Aggregator:
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.counts: collections.Counter[str] = collections.Counter()
 
-    def rebuild(self, stored: list[tuple[str, bytes]], write: Any) -> list[tuple[str, bytes | None, bytes, int | None]]:
-        """Fresh Hub from the state table; every row is republished (without notifications)."""
+    def assign(self, partitions: set[int] | None) -> None:
+        """The validated partitions this worker now holds (None: all); rows wait for the next `rebuild`."""
+        if partitions is None or self.partition_of is None:
+            self.held = self.config.provinces
+        else:
+            self.held = tuple(p for p in self.config.provinces if self.partition_of.get(p) in partitions)
+        self.needs_rebuild = True
+        self.ready = False
+
+    def rebuild(self, stored: list[tuple[str, bytes]], write: Any) -> list[Record]:
+        """Fresh Hub from the state table; every held row is republished (without notifications)."""
         hub = Hub(self.config, self.rules, on_write=write)
         hub.load(stored)
         self.hub = hub
         self.published = PublishedTables()
-        rows = hub.rows()
+        self.statuses = None  # provinces may have moved between workers: only new deadlines are news
+        rows = hub.rows(self.held, national=False)
         changed, _notes = self.published.changes(rows, 0)
         self.needs_rebuild = False
         self.ready = True
         self.counts["rebuilds"] += 1
-        log.info("rebuilt totals from %d stored entries", len(stored))
+        log.info("rebuilt totals of %d province(s) from %d stored entries", len(self.held), len(stored))
         return self._row_records(changed)
 
-    def _row_records(self, rows: dict) -> list[tuple[str, bytes | None, bytes, int | None]]:
-        return [(self.names.national(table), province.encode(), encode_row(table, row), None)
-                for (table, province), row in rows.items()]
+    def _row_records(self, rows: dict, counts: dict[str, dict[str, int]] | None = None,
+                     as_of_ms: int = 0) -> list[Record]:
+        """Each changed province row to its table topic, and its totals (a part) to the national stage."""
+        out: list[Record] = []
+        for (table, province), row in rows.items():
+            out.append((self.names.national(table), province.encode(), encode_row(table, row), None))
+            if table == "obligations":
+                totals = counts[province] if counts is not None else {}
+            else:
+                totals = self.hub.province_totals(table, province)
+            part = Part(totals, dict(self.hub.positions), as_of_ms)
+            out.append((self.names.national_parts, part_key(table, province), encode_part(table, province, part), 0))
+        return out
 
-    def note_records(self, notes: list[dict[str, Any]]) -> list[tuple[str, bytes | None, bytes, int | None]]:
-        out: list[tuple[str, bytes | None, bytes, int | None]] = []
+    def note_records(self, notes: list[dict[str, Any]]) -> list[Record]:
+        out: list[Record] = []
         for note in notes:
             self.recent.append(note)
             out.append((self.names.notifications, note["province"].encode(), codec.encode("cshub.Notification", note),
@@ -206,7 +265,7 @@ class Aggregator:
         return out
 
     def fold(self, items: list[tuple[str, int, int, int, bytes]], set_event: Any, events: list[Any],
-             now_s: float) -> list[tuple[str, bytes | None, bytes, int | None]]:
+             now_s: float) -> list[Record]:
         """Apply one batch (topic, partition, offset, ts_ms, value); the records to publish.
 
         Rows are recomputed at most every `publish_interval_s` (monotonic `now_s`), not per batch:
@@ -233,21 +292,96 @@ class Aggregator:
             out += self.publish_rows(now_s)
         return out
 
-    def publish_rows(self, now_s: float) -> list[tuple[str, bytes | None, bytes, int | None]]:
-        """Rows of the provinces changed since the last publish (and 000000), with their notifications."""
+    def publish_rows(self, now_s: float) -> list[Record]:
+        """Rows (and parts) of the held provinces changed since the last publish, with their notifications."""
         self.published_at = now_s
         dirty = self.hub.take_dirty()
-        if not dirty:
+        held_dirty = [p for p in self.held if p in dirty]
+        if not held_dirty:
             return []
-        changed, notes = self.published.changes(self.hub.rows(dirty, REPORT_TABLES), self.last_ms)
+        changed, notes = self.published.changes(self.hub.rows(held_dirty, REPORT_TABLES, national=False),
+                                                self.last_ms)
         return self._row_records(changed) + self.note_records(notes)
 
-    def deadlines(self, now_ms: int) -> list[tuple[str, bytes | None, bytes, int | None]]:
-        rows, statuses = obligation_rows(self.hub, now_ms)
+    def deadlines(self, now_ms: int) -> list[Record]:
+        """The held provinces' obligations rows (and parts) at `now_ms` that changed, and their notifications."""
+        counts, statuses = obligation_counts(self.hub, now_ms, self.held)
+        rows = {("obligations", p): build_row("obligations", p, c, self.config, self.hub.positions, now_ms)
+                for p, c in counts.items()}
         changed, notes = self.published.changes(rows, now_ms)
         notes += newly_missing(self.statuses, statuses, self.hub, now_ms, since_ms=self.started_ms)
         self.statuses = statuses
-        return self._row_records(changed) + self.note_records(notes)
+        return self._row_records(changed, counts, now_ms) + self.note_records(notes)
+
+
+class NationalStage:
+    """The 000000 rows: the latest part of each (table, province), summed by `core.national_row`.
+
+    Runs on the one worker that holds the single partition of `<root>.national-parts`. The parts
+    live in a Faust table (changelog-backed), so a new owner rebuilds them after a rebalance or a
+    crash. A national row is published only once every province of the reference data has a part
+    for that table, so a consumer never sees a partial national row.
+    """
+
+    def __init__(self, config: HubConfig, names: TopicNames, note_records: Any) -> None:
+        self.config = config
+        self.names = names
+        self.note_records = note_records
+        self.parts: dict[tuple[str, str], Part] = {}
+        self.published = PublishedTables()
+        self.dirty: set[str] = set()
+        self.active = False  # holds the parts partition
+        self.needs_rebuild = False
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def rebuild(self, stored: list[tuple[bytes, bytes]]) -> list[Record]:
+        """Parts from the stage's table; every complete national row is republished (without notifications)."""
+        self.parts = {}
+        self.published = PublishedTables()
+        for _key, value in stored:
+            self._take(value)
+        self.needs_rebuild = False
+        self.counts["rebuilds"] += 1
+        rows = self._rows(set(REPORT_TABLES) | {"obligations"})
+        changed, _notes = self.published.changes(rows, 0)
+        return self._records(changed)
+
+    def _take(self, value: bytes) -> tuple[str, str] | None:
+        try:
+            table, province, part = decode_part(value)
+        except ValueError as exc:  # not from our aggregator: skip, loudly
+            self.counts["skipped"] += 1
+            log.error("skipping a national part: %s", exc)
+            return None
+        self.parts[(table, province)] = part
+        self.dirty.add(table)
+        return table, province
+
+    def fold(self, values: list[bytes], write: Any, set_event: Any, events: list[Any], event_ms: int,
+             ) -> list[Record]:
+        """Take a batch of parts (latest per key wins), store them, publish the national rows that changed."""
+        for value, event in zip(values, events, strict=True):
+            set_event(event)
+            where = self._take(value)
+            if where is not None:
+                write(part_key(*where), value)
+        self.counts["parts"] += len(values)
+        dirty, self.dirty = self.dirty, set()
+        changed, notes = self.published.changes(self._rows(dirty), event_ms)
+        return self._records(changed) + self.note_records(notes)
+
+    def _rows(self, tables: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
+        out = {}
+        for table in sorted(tables):
+            parts = [self.parts.get((table, p)) for p in self.config.provinces]
+            if any(part is None for part in parts):
+                continue  # not every province has reported its totals yet: no partial national row
+            out[(table, NATIONAL)] = national_row(table, parts, self.config)  # type: ignore[arg-type]
+        return out
+
+    def _records(self, rows: dict) -> list[Record]:
+        return [(self.names.national(table), province.encode(), encode_row(table, row), None)
+                for (table, province), row in rows.items()]
 
 
 def build_app(settings: WorkerSettings) -> Any:
@@ -281,13 +415,18 @@ def build_app(settings: WorkerSettings) -> Any:
         producer_linger_ms=5,
         producer_max_batch_size=256 * 1024,
         consumer_max_fetch_size=4 * 1024 * 1024,
+        # A topic missing from the metadata at a rebalance (just created, broker just started) is left
+        # out of the assignment until the next metadata refresh rebalances: 30 s, not aiokafka's 5 min.
+        consumer_metadata_max_age_ms=30_000,
         consumer_group_instance_id=f"{settings.app_id}-{settings.instance_id}",
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=1.0,
     )
     validator = Validator(names, provinces, settings.partitions, config)
-    aggregator = Aggregator(config, rules, names, settings.publish_interval_s)
-    app.cshub = {"validator": validator, "aggregator": aggregator, "settings": settings}  # for tests and views
+    aggregator = Aggregator(config, rules, names, settings.publish_interval_s, validator.partition_of)
+    stage = NationalStage(config, names, aggregator.note_records)
+    app.cshub = {"validator": validator, "aggregator": aggregator, "stage": stage,
+                 "settings": settings}  # for tests and views
 
     raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state = app.Table("hub-state", partitions=settings.partitions, schema=raw, key_type=bytes, value_type=bytes,
@@ -296,6 +435,10 @@ def build_app(settings: WorkerSettings) -> Any:
                         key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     validated = app.topic(*[names.validated(k) for k in KINDS], key_type=bytes, value_type=bytes,
                           key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+    validated_topics = frozenset(names.validated(k) for k in KINDS)
+    parts_topic = app.topic(names.national_parts, key_type=bytes, value_type=bytes, key_serializer="raw",
+                            value_serializer="raw", partitions=1)
+    parts_state = app.Table("national-parts", partitions=1, schema=raw, key_type=bytes, value_type=bytes)
 
     from faust.streams import _current_event
 
@@ -327,15 +470,31 @@ def build_app(settings: WorkerSettings) -> Any:
             future = await producer.send(topic, value, key=key, partition=partition, timestamp_ms=ts_ms)
             future.add_done_callback(on_sent)
 
+    def write_part(key: bytes, value: bytes) -> None:
+        parts_state[key] = value
+
     async def maybe_rebuild() -> None:
         if aggregator.needs_rebuild:
             stored = [(k.decode(), v) for k, v in state.items()]
             await send_all(aggregator.rebuild(stored, write))
 
+    async def maybe_rebuild_stage() -> None:
+        if stage.active and stage.needs_rebuild:
+            await send_all(stage.rebuild(list(parts_state.items())))
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        """Publish nothing until the new assignment is known and rebuilt: the provinces may move."""
+        aggregator.ready = False
+        aggregator.needs_rebuild = True
+        aggregator.held = ()
+        stage.active = False
+
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        aggregator.needs_rebuild = True
-        aggregator.ready = False
+        aggregator.assign({tp.partition for tp in assigned if tp.topic in validated_topics})
+        stage.active = any(tp.topic == names.national_parts for tp in assigned)
+        stage.needs_rebuild = stage.active
 
     @app.agent(inbound, name="validate")
     async def validate(stream: Any) -> None:
@@ -361,11 +520,24 @@ def build_app(settings: WorkerSettings) -> Any:
             set_event(None)
             await send_all(out)
 
+    @app.agent(parts_topic, name="national")
+    async def national(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            await maybe_rebuild_stage()
+            values = [event.message.value for event in events]
+            event_ms = max(round(event.message.timestamp * 1000) for event in events)
+            out = stage.fold(values, write_part, set_event, events, event_ms)
+            set_event(None)
+            await send_all(out)
+
+    def recovered() -> bool:
+        """Table recovery done. (Not `app.rebalancing`: measured here, it can stay set after a rebalance.)"""
+        return not app.in_recovery and app.tables.recovery.completed.is_set()
+
     @app.timer(settings.deadline_interval_s)
     async def deadlines() -> None:
         if aggregator.needs_rebuild:
-            recovery = app.tables.recovery
-            if app.in_recovery or not recovery.completed.is_set():
+            if not recovered():
                 return
             await maybe_rebuild()
         await send_all(aggregator.deadlines(int(time.time() * 1000)))
@@ -374,17 +546,23 @@ def build_app(settings: WorkerSettings) -> Any:
     async def publish_pending_rows() -> None:
         if aggregator.ready and not aggregator.needs_rebuild:
             await send_all(aggregator.publish_rows(time.monotonic()))
+        if stage.active and stage.needs_rebuild and recovered():
+            await maybe_rebuild_stage()
+
+    def shown_rows() -> dict[tuple[str, str], dict[str, Any]]:
+        """What this worker publishes: its provinces' rows, and the national rows while it runs the stage."""
+        return {**aggregator.published.rows, **(stage.published.rows if stage.active else {})}
 
     @app.page("/national/{table}")
     async def national_table(web: Any, request: Any, table: str) -> Any:
         if table not in TABLES:
             return web.json({"error": f"unknown table {table!r}; one of {list(TABLES)}"}, status=404)
-        rows = {p: _json(r) for (t, p), r in sorted(aggregator.published.rows.items()) if t == table}
+        rows = {p: _json(r) for (t, p), r in sorted(shown_rows().items()) if t == table}
         return web.json(rows)
 
     @app.page("/national/{table}/{province}")
-    async def national_row(web: Any, request: Any, table: str, province: str) -> Any:
-        row = aggregator.published.rows.get((table, province))
+    async def national_row_view(web: Any, request: Any, table: str, province: str) -> Any:
+        row = shown_rows().get((table, province))
         if row is None:
             return web.json({"error": f"no row for table {table!r} province {province!r}"}, status=404)
         return web.json(_json(row))
@@ -404,9 +582,10 @@ def build_app(settings: WorkerSettings) -> Any:
             "status": "ok", "ready": aggregator.ready, "validated": validator.counts["validated"],
             "rejected": validator.counts["rejected"], "applied": aggregator.counts["applied"],
             "skipped": aggregator.counts["skipped"], "rebuilds": aggregator.counts["rebuilds"],
+            "provinces": list(aggregator.held), "national_stage": stage.active, "parts": stage.counts["parts"],
             "positions": {f"{t}:{p}": o for (t, p), o in sorted(aggregator.hub.positions.items())},
         })
 
-    del validate, aggregate, deadlines, publish_pending_rows
-    del national_table, national_row, notifications, health, on_assigned
+    del validate, aggregate, national, deadlines, publish_pending_rows
+    del national_table, national_row_view, notifications, health, on_assigned, on_revoked
     return app

@@ -6,6 +6,7 @@ refused (`extra="forbid"`).
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +36,9 @@ class WorkerSettings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0)
     obligations_file: Path | None = None
     provinces_file: Path | None = None
-    instance_id: str = Field("1", description="static consumer-group membership id; unique per worker process. "
+    instance_id: str = Field(default_factory=socket.gethostname,
+                             description="static consumer-group membership id; unique per worker process "
+                             "(default: the host name, unique per pod of a Deployment). "
                              "A restarted worker with the same id takes its partitions back at once, "
                              "instead of waiting for the dead member's session to time out")
     session_timeout_s: float = Field(10.0, ge=6.0)

@@ -6,7 +6,7 @@ import logging
 
 from schemas import reference
 from schemas.topics import TopicNames
-from streams.admin import ensure_topics, hub_topics
+from streams.admin import ensure_topics, hub_topics, wait_for_metadata
 from streams.settings import WorkerSettings
 
 
@@ -16,6 +16,7 @@ def run_worker(settings: WorkerSettings) -> int:
     provinces = list(reference.provinces(settings.provinces_file))
     specs = hub_topics(TopicNames(settings.topic_root), provinces, settings.partitions, settings.inbound_partitions)
     ensure_topics(settings.bootstrap, specs, settings.replication)
+    wait_for_metadata(settings.bootstrap, [s.name for s in specs])
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     import faust  # after the topics exist; faust's import has side effects, so keep it out of module import

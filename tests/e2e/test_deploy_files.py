@@ -77,7 +77,10 @@ def test_compose_hub_services_run_real_cshub_commands_against_the_brokers() -> N
     compose = _compose()
     services = compose["services"]
     hub = {name: svc for name, svc in services.items() if str(svc.get("image", "")).startswith("cshub:")}
-    assert {"topics", "worker", "gateway", "demo"} <= set(hub)
+    assert {"topics", "worker-1", "worker-2", "gateway", "demo"} <= set(hub)
+    workers = [svc for svc in hub.values() if svc["command"] == ["worker"]]
+    ids = [svc["environment"].get("CSHUB_INSTANCE_ID") for svc in workers]
+    assert len(workers) >= 2 and None not in ids and len(set(ids)) == len(ids), "each worker needs its own member id"
     assert services["topics"]["build"]["dockerfile"] == "deploy/Dockerfile"
     assert (DEPLOY / "compose" / services["topics"]["build"]["context"] / "pyproject.toml").resolve().exists()
     for name, svc in hub.items():
@@ -91,7 +94,7 @@ def test_compose_hub_services_run_real_cshub_commands_against_the_brokers() -> N
             assert dep in services, f"{name} depends on unknown service {dep}"
     topics_cmd = services["topics"]["command"]
     assert topics_cmd[topics_cmd.index("--replication") + 1] == "3"
-    assert services["worker"]["environment"]["CSHUB_PARTITIONS"] == topics_cmd[topics_cmd.index("--partitions") + 1]
+    assert services["worker-1"]["environment"]["CSHUB_PARTITIONS"] == topics_cmd[topics_cmd.index("--partitions") + 1]
     gateway = services["gateway"]
     port = gateway["command"][gateway["command"].index("--port") + 1]
     assert gateway["ports"] == [f"127.0.0.1:{port}:{port}"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core import REPORT_TABLES, Hub, HubConfig, row_values
+from core import NATIONAL, REPORT_TABLES, Hub, HubConfig, encode_row, row_values
 from schemas import codec
 from schemas.topics import TopicNames
-from streams.app import Aggregator, Validator
+from streams.app import Aggregator, NationalStage, Validator
 from streams.loadgen import generate
 
 CONFIG = HubConfig.from_reference()
@@ -36,9 +36,33 @@ def test_batches_through_validator_and_aggregator_give_the_replayed_rows() -> No
     for start in range(0, len(validated), 97):
         batch = validated[start:start + 97]
         out += aggregator.fold(batch, lambda _e: None, [None] * len(batch), start)
+    stage = NationalStage(CONFIG, names, aggregator.note_records)
+    parts = [value for topic, _key, value, _partition in out if topic == names.national_parts]
+    stored: dict = {}
+    out += stage.fold(parts, stored.__setitem__, lambda _e: None, [None] * len(parts), 0)
     for topic, key, value, _partition in out:
         if ".national." in topic:
             published[(topic.rsplit(".", 1)[1], key.decode())] = codec.decode(value).value
     expected = replay.rows(None, REPORT_TABLES)
     assert {k: row_values(v) for k, v in expected.items()} == {k: row_values(published[k]) for k in expected}
+    national = {k: v for k, v in expected.items() if k[1] == NATIONAL}
+    assert {k: encode_row(k[0], v) for k, v in national.items()} == {
+        k: encode_row(k[0], stage.published.rows[k]) for k in national}  # byte for byte, offsets included
+    assert len(stored) == len(REPORT_TABLES) * len(CONFIG.provinces)
+    restarted = NationalStage(CONFIG, names, aggregator.note_records)
+    again = {(t.rsplit(".", 1)[1], k.decode()): v for t, k, v, _p in restarted.rebuild(list(stored.items()))}
+    assert again == {k: encode_row(k[0], v) for k, v in national.items()}
     assert validator.counts["validated"] == len(records)
+
+
+def test_a_worker_publishes_only_the_provinces_of_its_partitions() -> None:
+    names = TopicNames("unit")
+    provinces = list(CONFIG.provinces)
+    validator = Validator(names, provinces, 4, CONFIG)
+    aggregator = Aggregator(CONFIG, (), names, publish_interval_s=0.0, partition_of=validator.partition_of)
+    aggregator.assign({1, 3})
+    held = {p for p in provinces if validator.partition_of[p] in (1, 3)}
+    out = aggregator.rebuild([], None) + aggregator.deadlines(1_800_000_000_000)
+    rows = {key.decode() for topic, key, _v, _p in out if ".national." in topic}
+    parts = {key.decode().split("|")[1] for topic, key, _v, _p in out if topic == names.national_parts}
+    assert rows == held == parts and NATIONAL not in rows
