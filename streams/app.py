@@ -52,6 +52,7 @@ publish changed rows once per batch, not once per event.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import os
@@ -288,7 +289,7 @@ class Aggregator:
         self.counts["applied"] += len(items)
         self.last_ms = max(self.last_ms, last_ms)
         out = self.note_records(notes)
-        if now_s - self.published_at >= self.publish_interval_s:
+        if not self.needs_rebuild and now_s - self.published_at >= self.publish_interval_s:
             out += self.publish_rows(now_s)
         return out
 
@@ -473,13 +474,26 @@ def build_app(settings: WorkerSettings) -> Any:
     def write_part(key: bytes, value: bytes) -> None:
         parts_state[key] = value
 
+    def recovered() -> bool:
+        """Table recovery done. (Not `app.rebalancing`: measured here, it can stay set after a rebalance.)"""
+        return not app.in_recovery and app.tables.recovery.completed.is_set()
+
+    async def until_recovered() -> None:
+        """Wait for table recovery: an agent can hold a batch taken before a rebalance, and rebuilding
+        from a half-recovered table would publish (and keep folding onto) totals missing the provinces
+        still being recovered."""
+        while not recovered():
+            await asyncio.sleep(0.05)
+
     async def maybe_rebuild() -> None:
         if aggregator.needs_rebuild:
+            await until_recovered()
             stored = [(k.decode(), v) for k, v in state.items()]
             await send_all(aggregator.rebuild(stored, write))
 
     async def maybe_rebuild_stage() -> None:
         if stage.active and stage.needs_rebuild:
+            await until_recovered()
             await send_all(stage.rebuild(list(parts_state.items())))
 
     @app.on_partitions_revoked.connect
@@ -529,10 +543,6 @@ def build_app(settings: WorkerSettings) -> Any:
             out = stage.fold(values, write_part, set_event, events, event_ms)
             set_event(None)
             await send_all(out)
-
-    def recovered() -> bool:
-        """Table recovery done. (Not `app.rebalancing`: measured here, it can stay set after a rebalance.)"""
-        return not app.in_recovery and app.tables.recovery.completed.is_set()
 
     @app.timer(settings.deadline_interval_s)
     async def deadlines() -> None:
