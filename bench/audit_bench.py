@@ -21,7 +21,6 @@ import multiprocessing
 import random
 import resource
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -34,17 +33,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from connectors import auditor
 from connectors.admin import TopicPlan, ensure_topics
 from connectors.kafka_io import FAST_FETCH
-from deploy.local.broker import LocalCluster
+from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec, reference, samples
 from schemas.topics import TopicNames
-
-
-def free_port() -> int:
-    for port in range(25092, 25992, 2):
-        with socket.socket() as a, socket.socket() as b:
-            if a.connect_ex(("127.0.0.1", port)) and b.connect_ex(("127.0.0.1", port + 1)):
-                return port
-    raise RuntimeError("no free port pair in 25092..25990")
 
 
 def _produce_one(args: tuple[str, str, list[str], int, int, int]) -> int:
@@ -147,7 +138,7 @@ def main() -> int:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="cshub-audit-bench-"))
-    cluster = LocalCluster(home, base_port=free_port(), heap="1g")
+    cluster = LocalCluster(home, base_port=free_port_pair(25092), heap="1g")
     bootstrap = cluster.start()
     print(f"broker {bootstrap} (data in {home})", flush=True)
     try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,19 +28,13 @@ from connectors.admin import TopicPlan, ensure_topics
 from connectors.fixtures import facility_rows, write_facility_csv
 from connectors.publisher import Publisher, check_rows
 from connectors.readers import COLUMNS, read_rows
-from deploy.local.broker import LocalCluster
+from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec
 from schemas.topics import TopicNames
 
 PROVINCE = "320000"
 
 
-def free_port() -> int:
-    for port in range(26092, 26992, 2):
-        with socket.socket() as a, socket.socket() as b:
-            if a.connect_ex(("127.0.0.1", port)) and b.connect_ex(("127.0.0.1", port + 1)):
-                return port
-    raise RuntimeError("no free port pair in 26092..26990")
 
 
 def timed(fn: Callable[[], int], repeat: int) -> tuple[float, list[float]]:
@@ -74,7 +67,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="cshub-pub-bench-"))
     csv_path = write_facility_csv(tmp / "facility.csv", facility_rows(PROVINCE, args.rows))
     xlsx_path = write_xlsx(tmp / "facility.xlsx", args.rows)
-    cluster = LocalCluster(tmp / "broker", base_port=free_port(), heap="1g")
+    cluster = LocalCluster(tmp / "broker", base_port=free_port_pair(26092), heap="1g")
     bootstrap = cluster.start()
     print(f"broker {bootstrap}; {args.rows:,} rows, CSV {csv_path.stat().st_size / 1e6:.1f} MB,"
           f" XLSX {xlsx_path.stat().st_size / 1e6:.1f} MB; medians of {args.repeat} runs", flush=True)

@@ -94,6 +94,15 @@ def _port_answers(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def free_port_pair(first: int = 24092, last: int = 29990) -> int:
+    """A loopback port in [first, last] that is free together with the next one (a node's client and
+    controller ports), for a broker started next to others (tests, benchmarks)."""
+    for port in range(first, last, 2):
+        if not _port_answers(port) and not _port_answers(port + 1):
+            return port
+    raise BrokerError(f"no free port pair in {first}..{last}")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from connectors.fixtures import facility_rows, write_facility_csv
 from connectors.kafka_io import make_consumer, partitions_of, read_to_end
 from connectors.publisher import Publisher, ranges
 from connectors.readers import COLUMNS, read_rows
-from deploy.local.broker import LocalCluster
+from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec
 from schemas.topics import TopicNames
 
@@ -131,12 +130,6 @@ def test_excel_file_is_published(kafka_bootstrap: str, unique_name: Callable[[st
     assert sent[0]["produced_at"].isoformat() == "2025-03-31T02:00:00+00:00"  # Beijing time, stored as UTC
 
 
-def _free_port() -> int:
-    for port in range(24092, 24992, 2):
-        with socket.socket() as a, socket.socket() as b:
-            if a.connect_ex(("127.0.0.1", port)) and b.connect_ex(("127.0.0.1", port + 1)):
-                return port
-    raise RuntimeError("no free port pair in 24092..24990")
 
 
 def _end_offset(bootstrap: str, topic: str) -> int:
@@ -148,7 +141,7 @@ def _end_offset(bootstrap: str, topic: str) -> int:
 
 
 def test_broker_killed_mid_file_reports_acknowledged_rows_and_rerun_is_exact(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path / "broker", base_port=_free_port())
+    cluster = LocalCluster(tmp_path / "broker", base_port=free_port_pair(24092))
     bootstrap = cluster.start()
     try:
         names = TopicNames("kill")
