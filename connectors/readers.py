@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.errors import ReaderError
+from schemas.rules import INDICATORS
 from schemas.topics import Kind
 
 RowRecord = tuple[int, dict[str, Any]]
@@ -52,8 +53,6 @@ ROW_ERROR = "__row_error__"
 """Key of a record a reader could not even parse (bad JSON line, too many cells); its value says why."""
 
 COMMON = ("report_id", "revision", "withdrawn", "province", "period", "produced_at")
-INDICATORS = ("urban_communities", "rural_communities", "big_city_communities", "big_city_communities_with_care",
-              "special_difficulty_elderly", "special_difficulty_elderly_visited")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "facility": (*COMMON, "county_code", "community_code", "community_name", "area_type", "households",
                  "floor_area_m2", "status", "functions", "old_community_renovation", "operating_mode"),

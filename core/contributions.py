@@ -14,19 +14,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from schemas.rules import INDICATORS
+
 FACILITY_STATUSES: tuple[str, ...] = ("PLANNED", "UNDER_CONSTRUCTION", "COMPLETED", "OPERATING")
 IN_SERVICE: frozenset[str] = frozenset({"COMPLETED", "OPERATING"})
 """A facility covers its community (and counts for the area standard) once completed or operating."""
 FUNDING_SOURCES: tuple[str, ...] = ("SPECIAL_BOND", "CENTRAL_BUDGET", "PROVINCIAL_FISCAL", "SOCIAL_CAPITAL")
 POLICY_STATUSES: tuple[str, ...] = ("NOT_STARTED", "IN_PROGRESS", "COMPLETED")
-INDICATORS: tuple[str, ...] = (
-    "urban_communities",
-    "rural_communities",
-    "big_city_communities",
-    "big_city_communities_with_care",
-    "special_difficulty_elderly",
-    "special_difficulty_elderly_visited",
-)
 
 Contribution = list[Any]
 
