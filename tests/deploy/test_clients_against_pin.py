@@ -8,6 +8,7 @@ faust-streaming) produces and consumes in a consumer group with committed offset
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -24,9 +25,12 @@ def test_kafka_python_creates_compacted_topics(kafka_bootstrap: str, unique_name
     try:
         admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1,
                                       topic_configs={"cleanup.policy": "compact"})])
-        result = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-        text = repr(result)
-        assert "cleanup.policy" in text and "compact" in text
+        deadline = time.monotonic() + 15  # a just-created topic's configs can read empty for a moment
+        text = ""
+        while "cleanup.policy" not in text and time.monotonic() < deadline:
+            text = repr(admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)]))
+            time.sleep(0.2)
+        assert "cleanup.policy" in text and "compact" in text, text
         assert topic in admin.list_topics()
     finally:
         admin.close()
