@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import produce, read_table
-from test_worker import ITEMS, PROVINCES, REPORT_TABLES, encode_stream, mismatches
+from test_worker import ITEMS, PROVINCES, REPORT_TABLES, encode_stream, wait_for_tables
 from truth import NATIONAL, expected
 
 from connectors import auditor
@@ -42,19 +42,6 @@ def wait_split(workers: list[Any], timeout_s: float = 90) -> list[dict[str, Any]
     raise AssertionError(f"no clean split of the provinces in {timeout_s} s: {healths}")
 
 
-def wait_exact(bootstrap: str, names: TopicNames, truth: dict, workers: list[Any], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    bad: list[str] = []
-    while time.monotonic() < deadline:
-        bad = mismatches(bootstrap, names, truth)
-        if not bad:
-            return
-        for w in workers:
-            assert w.alive(), f"worker died: {w.log_tail()}"
-        time.sleep(2)
-    raise AssertionError(f"{len(bad)} rows differ from the truth: {bad[:8]}")
-
-
 def test_two_workers_publish_exact_tables_and_one_national_row(kafka_bootstrap: str, unique_name,
                                                                worker_factory) -> None:
     names = TopicNames(unique_name("w2n"))
@@ -71,7 +58,7 @@ def test_two_workers_publish_exact_tables_and_one_national_row(kafka_bootstrap: 
     second.start()
     produce(kafka_bootstrap, encoded[2000:4000])
     healths = wait_split([first, second])
-    wait_exact(kafka_bootstrap, names, truth, [first, second])
+    wait_for_tables(kafka_bootstrap, names, truth, [first, second], timeout_s=60)
     hub, _stats = auditor.replay_kafka(kafka_bootstrap, names, workers=1)  # one process, every province
     published = auditor.published_from_kafka(kafka_bootstrap, names, REPORT_TABLES)
     assert auditor.compare(hub, published, REPORT_TABLES) == []
@@ -97,4 +84,4 @@ def test_two_workers_publish_exact_tables_and_one_national_row(kafka_bootstrap: 
         time.sleep(0.5)
     else:
         raise AssertionError(f"the remaining worker did not take over: {other.health()}")
-    wait_exact(kafka_bootstrap, names, expected(records, PROVINCES, ITEMS), [other])
+    wait_for_tables(kafka_bootstrap, names, expected(records, PROVINCES, ITEMS), [other], timeout_s=60)

@@ -51,14 +51,16 @@ def mismatches(bootstrap: str, names: TopicNames, truth: dict) -> list[str]:
     return out
 
 
-def wait_for_tables(bootstrap: str, names: TopicNames, truth: dict, worker: Any, timeout_s: float) -> None:
+def wait_for_tables(bootstrap: str, names: TopicNames, truth: dict, workers: list[Any], timeout_s: float) -> None:
+    """Until the published tables equal `truth` (checking every 2 s that the workers are alive)."""
     deadline = time.monotonic() + timeout_s
     bad: list[str] = []
     while time.monotonic() < deadline:
         bad = mismatches(bootstrap, names, truth)
         if not bad:
             return
-        assert worker.alive(), f"worker died: {worker.log_tail()}"
+        for worker in workers:
+            assert worker.alive(), f"worker died: {worker.log_tail()}"
         time.sleep(2)
     raise AssertionError(f"{len(bad)} rows differ from the truth after {timeout_s} s: {bad[:8]}")
 
@@ -84,7 +86,7 @@ def test_tables_equal_the_ground_truth_to_the_fen(kafka_bootstrap: str, unique_n
     worker.start()
     worker.wait_ready()
     produce(kafka_bootstrap, encode_stream(names, records))
-    wait_for_tables(kafka_bootstrap, names, truth, worker, timeout_s=150)
+    wait_for_tables(kafka_bootstrap, names, truth, [worker], timeout_s=150)
     national = worker.get("/national/funding/000000")
     assert national["allocated_yuan"] == str(truth[("funding", NATIONAL)]["allocated_yuan"])
     assert len(worker.get("/national/coverage")) == 32
@@ -137,7 +139,7 @@ def test_tables_stay_exact_when_the_worker_is_sigkilled(kafka_bootstrap: str, un
     feeder.join(120)
     assert not feeder.is_alive()
     print(f"{time.monotonic() - t0:.1f}s all produced", flush=True)
-    wait_for_tables(kafka_bootstrap, names, truth, worker, timeout_s=150)
+    wait_for_tables(kafka_bootstrap, names, truth, [worker], timeout_s=150)
     print(f"{time.monotonic() - t0:.1f}s tables exact", flush=True)
     assert worker.starts == kills + 1
 
@@ -177,7 +179,7 @@ def test_bad_input_is_rejected_with_its_reason_and_the_rest_counted(kafka_bootst
     worker.wait_ready()
     positions = produce(kafka_bootstrap, [m for m, _ in mixed])
     want = {(t, o): why for (t, _p, o), (_m, why) in zip(positions, mixed, strict=True) if why is not None}
-    wait_for_tables(kafka_bootstrap, names, expected(valid, PROVINCES, ITEMS), worker, timeout_s=90)
+    wait_for_tables(kafka_bootstrap, names, expected(valid, PROVINCES, ITEMS), [worker], timeout_s=90)
     deadline = time.monotonic() + 30
     while True:
         got = {}
