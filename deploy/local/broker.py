@@ -217,7 +217,7 @@ class LocalCluster:
             tmp.rename(cluster_id_file)
         cmd = [self._java(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
                "--config", str(node.home / "server.properties"),
-               "--cluster-id", cluster_id_file.read_text().strip(), "--ignore-formatted"]
+               f"--cluster-id={cluster_id_file.read_text().strip()}", "--ignore-formatted"]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BrokerError(f"formatting KRaft storage in {node.home} failed:\n{result.stdout}{result.stderr}")
@@ -335,7 +335,10 @@ def _new_cluster_id() -> str:
     """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:  # as Kafka's own Uuid.randomUuid(): never one starting with "-", which a CLI takes for an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @contextmanager

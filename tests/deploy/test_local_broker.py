@@ -111,3 +111,21 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
         stopped = subprocess.run([*cshub, "stop", *where], env=env, capture_output=True, text=True)
     assert stopped.returncode == 0
     assert subprocess.run([*cshub, "status", *where], env=env, capture_output=True).returncode == 3
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    from deploy.local.broker import _new_cluster_id
+
+    ids = [_new_cluster_id() for _ in range(5000)]  # ~1 in 64 would start with "-" without the guard
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+
+
+def test_a_cluster_id_starting_with_a_dash_still_formats(tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path / "dash", base_port=24492)
+    cluster.home.mkdir(parents=True)
+    (cluster.home / "cluster.id").write_text("-" + "A" * 21)  # a folder formatted by an older version
+    try:
+        cluster.start()
+        assert cluster.pid(cluster.nodes[0]) is not None
+    finally:
+        cluster.stop()
