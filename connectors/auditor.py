@@ -49,6 +49,7 @@ from core import (
 )
 from schemas import codec, reference, registry
 from schemas.errors import CodecError
+from schemas.kafka_config import Target
 from schemas.topics import KINDS, NATIONAL_CODE, TABLES, TopicNames
 
 OBLIGATIONS_FILE = Path(reference.__file__).resolve().parent / "data" / "obligations.csv"
@@ -149,7 +150,7 @@ class Replayer:
 # ---- sources -------------------------------------------------------------------------------------
 
 
-def kafka_records(bootstrap: str, partitions: list[tuple[str, int]]) -> Iterator[Raw]:
+def kafka_records(bootstrap: Target, partitions: list[tuple[str, int]]) -> Iterator[Raw]:
     """Every record of these partitions, from the earliest offset to the end offsets taken at the start.
 
     All partitions are assigned at once, so fetches overlap with decoding; the client buffers at most
@@ -184,7 +185,7 @@ class ReplayJob:
     until_ms: int | None
     provinces: tuple[str, ...]
     schemas: tuple[str, ...]
-    bootstrap: str | None = None
+    bootstrap: Target | None = None
     partitions: tuple[tuple[str, int], ...] = ()
     archive: str | None = None
     files: tuple[tuple[str, int, str], ...] = ()
@@ -255,7 +256,7 @@ def _learned_schemas() -> tuple[str, ...]:
     return tuple(sv.schema_json for sv in registry.default_registry().all() if sv.version == registry.LEARNED_VERSION)
 
 
-def replay_kafka(bootstrap: str, names: TopicNames, *, setup: AuditSetup | None = None, until_ms: int | None = None,
+def replay_kafka(bootstrap: Target, names: TopicNames, *, setup: AuditSetup | None = None, until_ms: int | None = None,
                  workers: int = 2) -> tuple[Hub, ReplayStats]:
     """Replay every inbound topic of the configured provinces from Kafka; (merged Hub, stats)."""
     setup = setup or AuditSetup.default()
@@ -332,7 +333,7 @@ def _latest_rows(records: Iterable[tuple[str, bytes | None, bytes | None, int]],
     return out
 
 
-def published_from_kafka(bootstrap: str, names: TopicNames, tables: Iterable[str] = TABLES,
+def published_from_kafka(bootstrap: Target, names: TopicNames, tables: Iterable[str] = TABLES,
                          until_ms: int | None = None) -> dict[RowKey, dict[str, Any]]:
     """The published national rows: latest per (table, province), at or before `until_ms` if given."""
     consumer = make_consumer(bootstrap, client_id="cshub-auditor-tables")
@@ -433,7 +434,7 @@ def _order(key: RowKey) -> tuple[int, str, int, str]:
 # ---- export ------------------------------------------------------------------------------------------
 
 
-def export(bootstrap: str, names: TopicNames, folder: Path, *, max_records_per_file: int = 500_000) -> Manifest:
+def export(bootstrap: Target, names: TopicNames, folder: Path, *, max_records_per_file: int = 500_000) -> Manifest:
     """Write every hub topic under the root to Avro container files plus `manifest.json` (streaming)."""
     from connectors.archive import MANIFEST, PartitionEntry, now_iso, write_partition
 
@@ -456,6 +457,6 @@ def export(bootstrap: str, names: TopicNames, folder: Path, *, max_records_per_f
                 entries.append(entry)
     finally:
         consumer.close()
-    manifest = Manifest(names.root, now_iso(), bootstrap, entries)
+    manifest = Manifest(names.root, now_iso(), str(bootstrap), entries)
     (folder / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
