@@ -32,52 +32,52 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
     # ---- the Kafka cluster and how to log in to it -------------------------------------------------
-    bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
+    bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
     # Credentials (issue 10) go here, next to `bootstrap`, and into `kafka` below: e.g. `principal`,
     # `password_file` (a 0600 file, never the secret itself), `ca_file`. Every client gets them from there.
 
     # ---- topics ------------------------------------------------------------------------------------
-    topic_root: str = Field("cshub", description="root of every topic name (a test or a second hub uses another)")
-    partitions: int = Field(4, ge=1, description="partitions of cshub.validated.<kind> and of the worker's"
+    topic_root: str = Field(default="cshub", description="root of every topic name (a second hub uses its own)")
+    partitions: int = Field(default=4, ge=1, description="partitions of cshub.validated.<kind> and of the worker's"
                                                  " state changelog (they must be equal)")
-    inbound_partitions: int = Field(1, ge=1, description="partitions of each cshub.in.<province>.<kind>")
-    replication: int = Field(1, ge=1, description="replication factor of every topic the hub creates")
+    inbound_partitions: int = Field(default=1, ge=1, description="partitions of each cshub.in.<province>.<kind>")
+    replication: int = Field(default=1, ge=1, description="replication factor of every topic the hub creates")
 
     # ---- this machine ------------------------------------------------------------------------------
-    home: Path = Field(Path(".cshub"), description="folder of `cshub run`: broker data, worker state, logs")
+    home: Path = Field(default=Path(".cshub"), description="folder of `cshub run`: broker data, worker state, logs")
     broker_home: Path = Field(default_factory=lambda data: Path(data["home"]) / "broker",
                               description="folder of the local broker: data, config, logs, pid files")
-    broker_port: int = Field(9092, ge=1, le=65535, description="client port of the local broker (its"
+    broker_port: int = Field(default=9092, ge=1, le=65535, description="client port of the local broker (its"
                                                                 " controller uses the next one)")
-    broker_nodes: int = Field(1, ge=1, description="nodes of the local broker; node i listens on port+2i")
-    gateway_host: str = Field("127.0.0.1", description="address the dashboard listens on")
-    gateway_port: int = Field(8080, ge=1, le=65535, description="port of the dashboard")
+    broker_nodes: int = Field(default=1, ge=1, description="nodes of the local broker; node i listens on port+2i")
+    gateway_host: str = Field(default="127.0.0.1", description="address the dashboard listens on")
+    gateway_port: int = Field(default=8080, ge=1, le=65535, description="port of the dashboard")
 
     # ---- reference data ----------------------------------------------------------------------------
-    provinces_file: Path | None = Field(None, description="provinces CSV instead of schemas/data/provinces.csv")
-    obligations_file: Path | None = Field(None, description="reporting obligations CSV instead of"
+    provinces_file: Path | None = Field(default=None, description="provinces CSV instead of schemas/data/provinces.csv")
+    obligations_file: Path | None = Field(default=None, description="reporting obligations CSV instead of"
                                                             " schemas/data/obligations.csv")
 
     # ---- the worker --------------------------------------------------------------------------------
-    app_id: str = Field("cshub-worker", description="Faust app id: consumer group and changelog topic prefix")
+    app_id: str = Field(default="cshub-worker", description="Faust app id: consumer group and changelog topic prefix")
     data_dir: Path = Field(default_factory=lambda data: Path(data["home"]) / "worker",
                            description="the worker's RocksDB state")
-    store: Literal["rocksdb", "memory"] = Field("rocksdb", description="the worker's table store")
-    web_host: str = Field("127.0.0.1", description="address of the worker's web views")
-    web_port: int = Field(6066, ge=1, le=65535, description="port of the worker's web views")
+    store: Literal["rocksdb", "memory"] = Field(default="rocksdb", description="the worker's table store")
+    web_host: str = Field(default="127.0.0.1", description="address of the worker's web views")
+    web_port: int = Field(default=6066, ge=1, le=65535, description="port of the worker's web views")
     instance_id: str = Field(default_factory=socket.gethostname,
                              description="static consumer-group membership id; unique per worker process "
                              "(default: the host name, unique per pod of a Deployment). "
                              "A restarted worker with the same id takes its partitions back at once, "
                              "instead of waiting for the dead member's session to time out")
-    batch_max: int = Field(2000, ge=1, description="most events one batch of an agent takes")
-    batch_within_s: float = Field(0.05, gt=0, description="longest wait for a batch to fill, seconds")
-    publish_interval_s: float = Field(0.2, gt=0, description="changed rows are published at most this often, s")
-    deadline_interval_s: float = Field(5.0, gt=0, description="how often the deadline ledger is re-evaluated, s")
-    commit_interval_s: float = Field(1.0, gt=0, description="how often the worker commits offsets, s")
-    session_timeout_s: float = Field(10.0, ge=6.0, description="consumer-group session timeout, s")
-    log_level: str = Field("warning", description="log level of the worker")
-    profile: Path | None = Field(None, description="write a cProfile of the worker here when it stops (bench)")
+    batch_max: int = Field(default=2000, ge=1, description="most events one batch of an agent takes")
+    batch_within_s: float = Field(default=0.05, gt=0, description="longest wait for a batch to fill, seconds")
+    publish_interval_s: float = Field(default=0.2, gt=0, description="changed rows are published at most this often, s")
+    deadline_interval_s: float = Field(default=5.0, gt=0, description="how often deadlines are re-evaluated, s")
+    commit_interval_s: float = Field(default=1.0, gt=0, description="how often the worker commits offsets, s")
+    session_timeout_s: float = Field(default=10.0, ge=6.0, description="consumer-group session timeout, s")
+    log_level: str = Field(default="warning", description="log level of the worker")
+    profile: Path | None = Field(default=None, description="write a cProfile of the worker here when it stops (bench)")
 
     @property
     def kafka(self) -> KafkaConnection:
