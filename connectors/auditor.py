@@ -37,14 +37,15 @@ from connectors.archive import Manifest, embedded_schemas, read_file
 from connectors.errors import ConnectorError
 from connectors.kafka_io import FAST_FETCH, load_schema_history, make_consumer, partitions_of, read_to_end
 from core import (
-    KIND_OF_SCHEMA,
     REPORT_TABLES,
     Hub,
     HubConfig,
+    Rejected,
+    Source,
+    decide,
     encode_row,
     obligation_rows,
     obligation_rules,
-    problems,
     row_values,
 )
 from schemas import codec, reference, registry
@@ -114,36 +115,20 @@ class Replayer:
         self.until_ms = until_ms
         self.province_set = frozenset(setup.provinces)
         self.stats = ReplayStats()
-        self._where: dict[str, tuple[str, str] | None] = {}
 
     def feed(self, records: Iterable[Raw]) -> None:
         hub, stats, until = self.hub, self.stats, self.until_ms
-        where_cache = self._where
+        names, provinces = self.names, self.province_set
         for topic, partition, offset, ts, value in records:
             stats.records += 1
             if until is not None and ts > until:
                 stats.after_until += 1
                 continue
-            if topic in where_cache:
-                where = where_cache[topic]
-            else:
-                where = self.names.parse_inbound(topic)
-                if where is not None and where[0] not in self.province_set:
-                    where = None
-                where_cache[topic] = where
-            if where is None:
-                stats.rejected["unknown_topic"] += 1
+            decision = decide(Source(topic, partition, offset, None, ts), value, names, provinces)
+            if isinstance(decision, Rejected):
+                stats.rejected[decision.reason] += 1
                 continue
-            try:
-                decoded = codec.decode(value or b"")
-            except CodecError as exc:
-                stats.rejected[exc.reason] += 1
-                continue
-            found = problems(where[0], where[1], decoded.name, decoded.value, self.province_set)
-            if found:
-                stats.rejected[found[0].reason] += 1
-                continue
-            hub.apply(KIND_OF_SCHEMA[decoded.name], decoded.value, ts, topic, partition, offset)
+            hub.apply(decision.kind, decision.record, ts, topic, partition, offset)
             stats.applied += 1
 
 

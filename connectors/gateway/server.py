@@ -172,7 +172,7 @@ class Gateway:
         ok = self.reader.alive or not started  # before its broker is up the page still answers: "starting"
         status = "ok" if self.reader.alive else "starting" if not started else "reader-down"
         body = {"status": status, "caught_up": self.reader.caught_up.is_set(),
-                "bootstrap": self.config.bootstrap, "topic_root": self.config.topic_root, **self.snapshot.stats()}
+                "bootstrap": str(self.config.bootstrap), "topic_root": self.config.topic_root, **self.snapshot.stats()}
         return web.Response(text=json.dumps(body), content_type="application/json", status=200 if ok else 503)
 
     async def events(self, request: web.Request) -> web.StreamResponse:

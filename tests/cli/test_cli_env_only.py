@@ -99,7 +99,7 @@ def test_topics_publish_subscribe_audit_and_demo_go_where_the_environment_says(
     audited = cshub("audit", "replay", env=env)
     assert f"replayed {rows} input records from Kafka at {kafka_bootstrap}" in audited.stdout, audited.stdout
 
-    demo = cshub("demo", "--fast", "--months", "1", "--quiet", env=env, timeout=300)
+    demo = cshub("demo", "--fast", "--months", "2", "--quiet", env=env, timeout=300)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert count(kafka_bootstrap, names.inbound("110000", "facility")) > 0
 
