@@ -31,8 +31,10 @@ from typing import Any
 
 from core import HubConfig, obligation_rules
 from schemas import reference
+from schemas.kafka_config import aiokafka_config, faust_broker_config
 from schemas.topics import KINDS, TopicNames
-from streams.aggregation import Aggregator, Validated
+from streams.aggregation import Aggregator
+from streams.ingress import Ingress, decode_envelope
 from streams.national import NationalStage
 from streams.records import Record
 from streams.settings import WorkerSettings
@@ -44,6 +46,22 @@ log = logging.getLogger(__name__)
 OBLIGATIONS_FILE = reference.DATA_DIR / "obligations.csv"
 EXIT_PRODUCE_FAILED = 70
 EXIT_AGENT_CRASHED = 71
+ENVELOPES_PER_BATCH = 64  # one envelope holds up to batch_max reports: Faust's cost is paid per envelope
+ENVELOPE_WAIT_S = 0.005  # envelopes come already batched: wait little for more
+
+
+def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
+    """Faust hard-codes `fetch_max_wait_ms=1500` for its consumer (faust transport/drivers/aiokafka.py).
+
+    A partition with unread data is left out of the fetch already in flight, so at a trickle an
+    envelope could wait up to 1.5 s. aiokafka's fetcher reads the attribute per request: set it.
+    """
+    try:
+        fetcher = app.consumer._thread._ensure_consumer()._fetcher
+    except AttributeError:  # not started yet, or another Faust version: say so, keep Faust's wait
+        log.warning("could not shorten the Faust consumer's fetch wait (Faust internals changed?)")
+        return
+    fetcher._fetch_max_wait_ms = wait_ms
 
 
 def build_app(settings: WorkerSettings) -> Any:
@@ -58,7 +76,7 @@ def build_app(settings: WorkerSettings) -> Any:
 
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap}",
+        **faust_broker_config(settings.kafka),
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
@@ -94,11 +112,9 @@ def build_app(settings: WorkerSettings) -> Any:
     state_table = app.Table("hub-state", partitions=settings.partitions, schema=raw, key_type=bytes,
                             value_type=bytes, recovery_buffer_size=10_000)
     parts_table = app.Table("national-parts", partitions=1, schema=raw, key_type=bytes, value_type=bytes)
-    inbound = app.topic(*[names.inbound(p, k) for p in provinces for k in KINDS],
-                        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    validated = app.topic(*[names.validated(k) for k in KINDS], key_type=bytes, value_type=bytes,
-                          key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-    validated_topics = frozenset(names.validated(k) for k in KINDS)
+    inbound_topics = [names.inbound(p, k) for p in provinces for k in KINDS]
+    envelopes = app.topic(names.validated_batches, key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw", partitions=settings.partitions)
     parts_topic = app.topic(names.national_parts, key_type=bytes, value_type=bytes, key_serializer="raw",
                             value_serializer="raw", partitions=1)
 
@@ -198,40 +214,49 @@ def build_app(settings: WorkerSettings) -> Any:
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        aggregator.assign({tp.partition for tp in assigned if tp.topic in validated_topics})
+        aggregator.assign({tp.partition for tp in assigned if tp.topic == names.validated_batches})
+        shorten_fetch_wait(app, settings.fetch_wait_ms)
         stage.active = any(tp.topic == names.national_parts for tp in assigned)
         stage.needs_rebuild = stage.active
         assignment["recovered"] = False
         assignment["current"] = True
 
-    @app.agent(inbound, name="validate")
-    async def validate(stream: Any) -> None:
+    ingress = Ingress(None, inbound_topics, names.validated_batches, validator, producer, produce_failed,
+                      max_records=settings.batch_max, commit_interval_s=settings.commit_interval_s)
+
+    @app.task
+    async def run_ingress() -> None:
+        """Validation off Faust's per-message path (streams/ingress.py), in its own consumer group."""
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+
+        ingress.consumer = AIOKafkaConsumer(**aiokafka_config(
+            settings.kafka, client_id=f"{settings.app_id}-ingress", group_id=f"{settings.app_id}-ingress",
+            group_instance_id=f"{settings.app_id}-ingress-{settings.instance_id}", enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=settings.batch_max, fetch_max_wait_ms=settings.fetch_wait_ms,
+            max_partition_fetch_bytes=1024 * 1024, partition_assignment_strategy=(RoundRobinPartitionAssignor,),
+            session_timeout_ms=int(settings.session_timeout_s * 1000), heartbeat_interval_ms=1000,
+            metadata_max_age_ms=30_000))
         try:
-            async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
-                p = producer()
-                for event in events:
-                    msg = event.message
-                    ts_ms = round(msg.timestamp * 1000)  # Faust gives seconds; Kafka has ms
-                    routed = validator.route(msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts_ms)
-                    for topic, key, value, partition in routed.records:
-                        future = await p.send(topic, value, key=key, partition=partition, timestamp_ms=ts_ms)
-                        future.add_done_callback(on_sent)
+            await ingress.run()
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            crash("validate", exc)
+            crash("ingress", exc)
             raise
 
-    @app.agent(validated, name="aggregate")
+    @app.agent(envelopes, name="aggregate")
     async def aggregate(stream: Any) -> None:
         try:
-            async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            async for events in stream.take_events(ENVELOPES_PER_BATCH, ENVELOPE_WAIT_S):
                 batch_delivered()
                 await under_lock_when_recovered()
                 try:
                     await rebuild_if_needed()
                     held = app.consumer.assignment()
-                    items = [Validated(m.topic, m.partition, m.offset, round(m.timestamp * 1000), m.value)
-                             for m in (e.message for e in events) if m.tp in held]  # taken before a revocation: skip
-                    result = aggregator.fold(items, time.monotonic())
+                    entries = [entry for e in events if e.message.tp in held  # taken before a revocation: skip
+                               for entry in decode_envelope(e.message.value)]
+                    result = aggregator.fold_entries(entries, time.monotonic())
                     for partition, writes in result.writes.items():
                         await state.write(partition, writes)
                     await send_all(result.records)
@@ -272,14 +297,19 @@ def build_app(settings: WorkerSettings) -> Any:
                 await rebuild_if_needed()
                 await send_all(aggregator.deadlines(int(time.time() * 1000)))
 
-    @app.timer(settings.publish_interval_s)
+    @app.task
     async def publish_pending_rows() -> None:
-        if not recovered():
-            return
-        async with publishing:
-            if recovered():
-                await rebuild_if_needed()
-                await send_all(aggregator.publish_rows(time.monotonic()))
+        """Rows changed since the last publish, every `publish_interval_s` once due (a task, not a timer:
+        waiting for a batch to finish is normal here, not an overlapping timer worth a warning)."""
+        while True:
+            await asyncio.sleep(settings.publish_interval_s)
+            if not recovered():
+                continue
+            async with publishing:
+                now_s = time.monotonic()
+                if recovered() and aggregator.publish_due(now_s):
+                    await rebuild_if_needed()
+                    await send_all(aggregator.publish_rows(now_s))
 
     def shown_rows() -> dict[tuple[str, str], dict[str, Any]]:
         """What this worker publishes: its provinces' rows, and the national rows while it runs the stage."""
@@ -295,9 +325,11 @@ def build_app(settings: WorkerSettings) -> Any:
             "rebuilds": aggregator.counts["rebuilds"], "provinces": list(aggregator.held),
             "national_stage": stage.active, "parts": stage.counts["parts"],
             "state_writes_in_flight": state.in_flight + parts_state.in_flight,
+            "ingress": {"running": ingress.running, "records": ingress.counts["records"],
+                        "envelopes": ingress.counts["envelopes"]},
             "positions": {f"{t}:{p}": o for (t, p), o in sorted(aggregator.hub.positions.items())},
         }
 
     add_views(app, shown_rows, lambda: list(aggregator.recent), health)
-    del validate, aggregate, national, deadlines, publish_pending_rows, on_assigned, on_revoked
+    del run_ingress, aggregate, national, deadlines, publish_pending_rows, on_assigned, on_revoked
     return app
