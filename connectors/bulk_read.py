@@ -1,0 +1,136 @@
+"""Bulk reading of whole partitions for the auditor's replay: aiokafka, bounded prefetch, a plain iterator.
+
+Why aiokafka and not kafka-python (bench/audit_bench.py, ../docs and the study in issue 12):
+- aiokafka parses record batches in C (about 1-2 µs a record against 8-10 µs for kafka-python's parse),
+  and has no IO thread competing with the fold for the GIL;
+- kafka-python keeps one completed fetch of up to `max_partition_fetch_bytes` per assigned partition while
+  the fold is slower than the network, so its memory grew with the topics (288 -> 392 MB from 1 M to 2 M
+  reports). aiokafka keeps at most one record set per partition and fetches again only once it is
+  consumed, so with `BULK_FETCH` the buffer stays within a few fetches (`fetch_max_bytes` each) whatever
+  the size of the topics.
+
+Manual assignment, no consumer group: the reader never commits and never writes. The caller's loop
+stays synchronous (the fold is plain Python): each batch runs the private event loop until `getmany`
+returns, and the records are then handed out one by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from connectors.errors import BrokerUnreachable, ConnectorError
+from schemas.kafka_config import Target, aiokafka_config
+
+Raw = tuple[str, int, int, int, bytes | None]  # topic, partition, offset, timestamp ms, value
+
+BULK_FETCH: dict[str, Any] = {
+    "max_partition_fetch_bytes": 1024 * 1024,
+    "fetch_max_bytes": 16 * 1024 * 1024,
+    "fetch_min_bytes": 1,
+    "fetch_max_wait_ms": 100,
+    "check_crcs": False,
+}
+"""Fetch sizes that bound the client's buffer (about one 16 MiB response per broker in flight, one 1 MiB
+record set per partition) and still keep the fold busy: measured in bench/audit_bench.py."""
+
+MAX_RECORDS = 5000
+"""Records per `getmany`: big enough that the loop's per-call cost vanishes, small enough to stay flat."""
+
+
+class _Reader:
+    """One aiokafka consumer reading `partitions` from their beginning to the end offsets taken at the start."""
+
+    def __init__(self, bootstrap: Target, partitions: list[tuple[str, int]], client_id: str,
+                 idle_timeout_s: float) -> None:
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.client_id = client_id
+        self.idle_timeout_s = idle_timeout_s
+        self.consumer: Any = None
+        self.ends: dict[Any, int] = {}
+        self.pending: set[Any] = set()
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.errors import KafkaError
+
+        self.consumer = AIOKafkaConsumer(**aiokafka_config(
+            self.bootstrap, client_id=self.client_id, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", request_timeout_ms=30_000, **BULK_FETCH))
+        try:
+            await self.consumer.start()
+        except (KafkaError, OSError) as exc:
+            raise BrokerUnreachable(self.bootstrap, exc) from exc
+        tps = [TopicPartition(t, p) for t, p in self.partitions]
+        self.consumer.assign(tps)
+        begins = await self.consumer.beginning_offsets(tps)
+        self.ends = await self.consumer.end_offsets(tps)
+        for tp in tps:
+            self.consumer.seek(tp, begins[tp])
+        self.pending = {tp for tp in tps if begins[tp] < self.ends[tp]}
+        done = [tp for tp in tps if tp not in self.pending]
+        if done:
+            self.consumer.pause(*done)  # nothing to read there: no fetches for them
+
+    async def next_batch(self) -> list[Any] | None:
+        """The next records (ConsumerRecords, offset order within a partition); None once every end is reached."""
+        last_progress = time.monotonic()
+        while self.pending:
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=MAX_RECORDS)
+            if not batches:
+                if time.monotonic() - last_progress > self.idle_timeout_s:
+                    raise ConnectorError(
+                        f"no records for {self.idle_timeout_s:.0f} s while reading"
+                        f" {sorted(f'{tp.topic}-{tp.partition}' for tp in self.pending)} to its end;"
+                        " is the broker up?")
+                continue
+            out: list[Any] = []
+            for tp, records in batches.items():
+                end = self.ends[tp]
+                if records[-1].offset < end:
+                    out.extend(records)
+                else:
+                    out.extend(rec for rec in records if rec.offset < end)
+                if records[-1].offset + 1 >= end or await self.consumer.position(tp) >= end:
+                    self.pending.discard(tp)
+                    self.consumer.pause(tp)
+            return out
+        return None
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+
+def read_partitions(bootstrap: Target, partitions: list[tuple[str, int]], *, client_id: str = "cshub-auditor",
+                    idle_timeout_s: float = 60.0,
+                    on_batch: Callable[[int], None] | None = None) -> Iterator[Raw]:
+    """Every record of these partitions as (topic, partition, offset, timestamp ms, value), from the earliest
+    offset to the end offsets taken at the start; in offset order within each partition.
+
+    `on_batch(n)` is called before each batch of n records is handed out (progress). Raises
+    BrokerUnreachable when the broker cannot be reached, ConnectorError when nothing arrives for
+    `idle_timeout_s` while records are still due.
+    """
+    if not partitions:
+        return
+    loop = asyncio.new_event_loop()
+    reader = _Reader(bootstrap, partitions, client_id, idle_timeout_s)
+    try:
+        loop.run_until_complete(reader.start())
+        while True:
+            batch = loop.run_until_complete(reader.next_batch())
+            if batch is None:
+                return
+            if on_batch is not None:
+                on_batch(len(batch))
+            for rec in batch:
+                yield rec.topic, rec.partition, rec.offset, rec.timestamp, rec.value
+    finally:
+        try:
+            loop.run_until_complete(reader.stop())
+        finally:
+            loop.close()
