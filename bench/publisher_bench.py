@@ -3,14 +3,18 @@
 Starts its own Kafka broker (LocalCluster on a free port, data in a /tmp folder) and stops it at the end.
 Writes a 100,000-row facility CSV (and an .xlsx of the same rows), then times, median of `--repeat` runs:
 
-- read only (CSV reader + row shaping);
+- read only (CSV reader + row shaping): the load generator's own rate (the file is written beforehand, so
+  reading it is all the "generator" costs, and it is far above the publish rate);
 - read + validate (pydantic models + business rules + own-province check);
 - read + validate + Avro encode;
-- full publish: the above + kafka-python send with acks=all, idempotence, and every acknowledgement
+- full publish: the above + the aiokafka batch send with acks=all, idempotence, and every acknowledgement
   tracked (what `cshub publish` does), to a fresh topic each run;
 - the same full publish from the .xlsx file (openpyxl read-only, streaming).
 
-Usage: .venv/bin/python bench/publisher_bench.py [--rows 100000] [--repeat 3]
+Each stage gives rows/s (wall) and CPU µs per row of this process (the broker's CPU is not in it; on a busy
+machine CPU per row is the steadier figure). The load average is printed before and after each stage.
+
+Usage: .venv/bin/python -m bench.publisher_bench [--rows 100000] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.machine import busy_warning, cpu_seconds, load_line
 from connectors.admin import ensure_topics
 from connectors.fixtures import facility_rows, write_facility_csv
 from connectors.publisher import Publisher, check_rows
@@ -37,13 +42,15 @@ PROVINCE = "320000"
 
 
 
-def timed(fn: Callable[[], int], repeat: int) -> tuple[float, list[float]]:
-    rates = []
+def timed(fn: Callable[[], int], repeat: int) -> tuple[float, float, list[float]]:
+    """(median rows/s, median CPU µs per row of this process, every run's rows/s)."""
+    rates, cpu = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         n = fn()
         rates.append(n / (time.perf_counter() - started))
-    return statistics.median(rates), rates
+        cpu.append((cpu_seconds() - cpu_started) / n * 1e6)
+    return statistics.median(rates), statistics.median(cpu), rates
 
 
 def write_xlsx(path: Path, rows: int) -> Path:
@@ -61,13 +68,16 @@ def write_xlsx(path: Path, rows: int) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--port", type=int, default=26092, help="first port to try for the broker (and the next)")
     args = parser.parse_args()
+    print(load_line("before"), flush=True)
+    print(busy_warning() or "the machine is quiet enough", flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="cshub-pub-bench-"))
     csv_path = write_facility_csv(tmp / "facility.csv", facility_rows(PROVINCE, args.rows))
     xlsx_path = write_xlsx(tmp / "facility.xlsx", args.rows)
-    cluster = LocalCluster(tmp / "broker", base_port=free_port_pair(26092), heap="1g")
+    cluster = LocalCluster(tmp / "broker", base_port=free_port_pair(args.port, args.port + 18), heap="1g")
     bootstrap = cluster.start()
     print(f"broker {bootstrap}; {args.rows:,} rows, CSV {csv_path.stat().st_size / 1e6:.1f} MB,"
           f" XLSX {xlsx_path.stat().st_size / 1e6:.1f} MB; medians of {args.repeat} runs", flush=True)
@@ -100,12 +110,15 @@ def main() -> int:
                   ("publish CSV (acks=all, idempotent, acks tracked)", publish(csv_path)),
                   ("publish XLSX (acks=all, idempotent, acks tracked)", publish(xlsx_path))]
         for name, fn in stages:
-            median, rates = timed(fn, args.repeat)
-            print(f"{name:<52} median {median:>9,.0f} rows/s  ({median and 1e6 / median:5.1f} µs/row)"
-                  f"  [runs: {', '.join(f'{r:,.0f}' for r in rates)}]", flush=True)
+            median, cpu_us, rates = timed(fn, args.repeat)
+            print(f"{name:<52} {median:>9,.0f} rows/s  ({median and 1e6 / median:5.1f} µs wall,"
+                  f" {cpu_us:5.1f} µs CPU/row)  [runs: {', '.join(f'{r:,.0f}' for r in rates)}];"
+                  f" {load_line('after it')}", flush=True)
     finally:
         cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+        print(load_line("after"), flush=True)
+        print(busy_warning() or "the machine was quiet enough at the end", flush=True)
     return 0
 
 

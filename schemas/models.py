@@ -86,11 +86,15 @@ class _Model(BaseModel):
         return cls.model_validate(value)
 
 
+_NESTED = (dict, list, tuple)
+
+
 def _lists(value: Any) -> Any:
+    """Tuples as lists, all the way down (scalars returned as they are without a call each: per row, hot)."""
     if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
+        return {k: _lists(v) if isinstance(v, _NESTED) else v for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_lists(v) for v in value]
+        return [_lists(v) if isinstance(v, _NESTED) else v for v in value]
     return value
 
 
