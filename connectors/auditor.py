@@ -53,7 +53,7 @@ from schemas.errors import CodecError
 from schemas.kafka_config import Target
 from schemas.topics import KINDS, NATIONAL_CODE, TABLES, TopicNames
 
-OBLIGATIONS_FILE = Path(reference.__file__).resolve().parent / "data" / "obligations.csv"
+OBLIGATIONS_FILE = reference.OBLIGATIONS_FILE
 RowKey = tuple[str, str]  # (table, province)
 Raw = tuple[str, int, int, int, bytes | None]  # topic, partition, offset, timestamp ms, value
 

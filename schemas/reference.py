@@ -18,6 +18,7 @@ from schemas.errors import ReferenceDataError
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PROVINCES_FILE = DATA_DIR / "provinces.csv"
 POLICY_ITEMS_FILE = DATA_DIR / "policy_items.csv"
+OBLIGATIONS_FILE = DATA_DIR / "obligations.csv"
 PROVINCES_ENV = "CSHUB_PROVINCES_FILE"
 _ADVICE = "fix the file (UTF-8 CSV with a code,name_zh,name_en header) or point --provinces-file elsewhere"
 
