@@ -21,7 +21,8 @@ across reports (sums, a max and a min) and idempotent per report (latest revisio
 interleaving of the partitions gives the same values.
 
 API:
-- `Hub(config, rules=(), on_write=None)`: `.apply(kind, record, ts_ms, topic, partition, offset) -> notes`,
+- `Hub(config, rules=(), keep_writes=False)`: `.apply(kind, record, ts_ms, topic, partition, offset) -> notes`,
+  `.take_writes()` (the state writes to persist),
   `.rows(provinces=None, tables=REPORT_TABLES)`, `.load(stored_items)`, `.take_dirty()`, `.positions`.
 - `HubConfig`, `Targets`, `Target`: provinces, policy items, targets (docs/domain.md defaults).
 - `build_row`, `encode_row`, `row_values`, `ROW_SCHEMAS`, `REPORT_TABLES`, `MET_FLAGS`.
