@@ -50,6 +50,17 @@ def provinces(path: str | Path | None = None) -> dict[str, Province]:
     return _load_provinces(str(chosen))  # keyed by the text: no file-system call per lookup
 
 
+def obligations_csv(path: str | Path | None = None) -> str:
+    """The reporting obligations (kind,due_day,first_period) as CSV text, for `core.obligations.parse_rules`."""
+    chosen = Path(path or OBLIGATIONS_FILE)
+    try:
+        return chosen.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReferenceDataError(f"cannot read the obligations file {chosen}: {exc}",
+                                 "fix the file (UTF-8 CSV with a kind,due_day,first_period header) or point"
+                                 " --obligations-file elsewhere") from exc
+
+
 def policy_items(path: str | Path | None = None) -> dict[str, PolicyItem]:
     """Policy items by code, in file order. Cached; do not mutate the result."""
     return _load_policy_items(str(path or POLICY_ITEMS_FILE))
