@@ -41,6 +41,7 @@ from connectors.admin import ensure_topics
 from connectors.bulk_read import read_partitions
 from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec, reference, samples
+from schemas.kafka_config import aiokafka_config
 from schemas.topics import KINDS, TopicNames, TopicPlan
 
 
@@ -84,7 +85,8 @@ async def _produce(bootstrap: str, root: str, provinces: list[str], start: int, 
 
     names = TopicNames(root)
     rng = random.Random(seed * 1_000_003 + start)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=1024 * 1024,
+    producer = AIOKafkaProducer(**aiokafka_config(bootstrap, client_id="cshub-bench"), acks=1,
+                                max_batch_size=1024 * 1024,
                                 max_request_size=8 * 1024 * 1024)
     await producer.start()
     sink = _BatchSink(producer)

@@ -36,9 +36,8 @@ from connectors.readers import ROW_ERROR, RowRecord, column_of
 from connectors.validation import RowProblem, validate_record
 from schemas import codec, registry
 from schemas.kafka_config import Target, aiokafka_config
+from schemas.kinds import SCHEMA_OF_KIND
 from schemas.topics import Kind, TopicNames
-
-SCHEMA_NAMES: dict[str, str] = {"facility": "FacilityReport", "funding": "FundingReport", "policy": "PolicyReport"}
 
 
 def ranges(numbers: Iterable[int]) -> list[tuple[int, int]]:
@@ -374,7 +373,7 @@ class Publisher:
 
     def publish_schema(self, kind: Kind, timeout_s: float = 30.0) -> None:
         """Send the writer schema of `kind` to the compacted schemas topic (once per publisher)."""
-        sv = registry.latest(SCHEMA_NAMES[kind])
+        sv = registry.latest(SCHEMA_OF_KIND[kind])
         if sv.fingerprint_hex in self._schemas_sent:
             return
         value = sv.schema_json.encode("utf-8")
@@ -402,7 +401,7 @@ class Publisher:
             return result
         sender: _Batches | _Records = (_Batches(self._link, result) if self._link is not None
                                        else _Records(self._producer, result))  # type: ignore[arg-type]
-        name = SCHEMA_NAMES[kind]
+        name = SCHEMA_OF_KIND[kind]
         for row, record in rows:
             result.rows += 1
             avro, problems = validate_row(kind, self.province, row, record)
