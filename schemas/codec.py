@@ -12,6 +12,7 @@ up once and cached, and the body is read straight from the caller's bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -153,8 +154,9 @@ def encode(name: str, record: dict[str, Any], *, version: int | None = None) -> 
     try:
         # strict_allow_default alone is fastavro's strict mode that still fills defaults (strict=True would not).
         schemaless_writer(buf, sv.parsed, record, strict_allow_default=True)
-        # The writer does not range-check: 2**40 in an Avro int would be written, and other Avro readers refuse it.
-        validate(record, sv.parsed, raise_errors=True)
+        # The writer does not range-check: 2**40 in an Avro int would be written, and other Avro readers refuse it;
+        # nor does it refuse a float or a bool there. Everything else wrong it refuses itself.
+        _integers_checked(sv)(record)
     except (*_ENCODE_ERRORS, ValidationError) as exc:
         what = record.get("report_id") if isinstance(record, dict) else None
         raise CodecError(
@@ -162,6 +164,92 @@ def encode(name: str, record: dict[str, Any], *, version: int | None = None) -> 
             f"cannot encode {sv.name} v{sv.version} record {what!r}: {type(exc).__name__}: {exc}",
         ) from exc
     return buf.getvalue()
+
+
+_Check = Callable[[Any], None]
+_INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+_PRIMITIVES = frozenset({"null", "boolean", "float", "double", "bytes", "string"})
+_integer_checks: dict[bytes, _Check] = {}
+
+
+def _integers_checked(sv: SchemaVersion) -> _Check:
+    """What the writer lets through, checked for one schema: every int and long in its Avro range, and no float
+    or bool in one. Built once per schema from its fields (only those that hold integers), so encoding does not
+    pay for fastavro's full `validate` (as much as the write itself); a schema with a map or an ambiguous union
+    falls back to `validate`."""
+    check = _integer_checks.get(sv.fingerprint)
+    if check is None:
+        built = _compile(sv.parsed)
+        if built is _FALLBACK:
+            def check(record: Any, parsed: Any = sv.parsed) -> None:
+                validate(record, parsed, raise_errors=True)
+        else:
+            check = built or (lambda _record: None)
+        _integer_checks[sv.fingerprint] = check
+    return check
+
+
+def _fallback(_value: Any) -> None:  # a marker: this schema needs fastavro's validate
+    raise AssertionError("never called")
+
+
+_FALLBACK: _Check = _fallback
+
+
+def _compile(schema: Any, where: str = "") -> _Check | None:
+    """A check of the integers in values of `schema` (None: it holds none; _FALLBACK: not handled here)."""
+    if isinstance(schema, list):  # a union: only [null, X] is handled
+        branches = [b for b in schema if b != "null"]
+        if len(branches) != 1:
+            return _FALLBACK if any(_compile(b, where) is not None for b in branches) else None
+        inner = _compile(branches[0], where)
+        if inner is None or inner is _FALLBACK:
+            return inner
+        return lambda value: None if value is None else inner(value)
+    if isinstance(schema, str):  # a primitive, or a reference to a named type defined earlier
+        if schema in _INT_RANGE:
+            return _leaf(schema, where)
+        return None if schema in _PRIMITIVES else _FALLBACK
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in _INT_RANGE:
+        return _leaf(kind, where)
+    if kind == "record":
+        fields = [(f["name"], _compile(f["type"], f"{where}.{f['name']}" if where else f["name"]))
+                  for f in schema["fields"]]
+        if any(c is _FALLBACK for _, c in fields):
+            return _FALLBACK
+        checked = [(name, c) for name, c in fields if c is not None]
+        if not checked:
+            return None
+
+        def record(value: Any) -> None:
+            for name, c in checked:
+                if name in value:
+                    c(value[name])
+        return record
+    if kind == "array":
+        item = _compile(schema["items"], f"{where}[]")
+        if item is None or item is _FALLBACK:
+            return item
+
+        def array(value: Any) -> None:
+            for v in value:
+                item(v)
+        return array
+    if kind == "map":
+        return _FALLBACK if _compile(schema["values"], where) is not None else None
+    return None  # enum, fixed, string, bytes, boolean, float, double, a named type's reference
+
+
+def _leaf(avro_type: str, where: str) -> _Check:
+    low, high = _INT_RANGE[avro_type]
+
+    def leaf(value: Any) -> None:
+        if isinstance(value, bool | float):
+            raise ValidationError(f"{where} = {value!r} is not an Avro {avro_type}")
+        if isinstance(value, int) and not low <= value <= high:
+            raise ValidationError(f"{where} = {value!r} is outside the Avro {avro_type} range")
+    return leaf  # other types (a datetime for timestamp-millis, a date) the writer converts or refuses
 
 
 def _writer(name: str, version: int | None) -> SchemaVersion:
