@@ -141,7 +141,8 @@ def _end_offset(bootstrap: str, topic: str) -> int:
 
 
 def test_broker_killed_mid_file_reports_acknowledged_rows_and_rerun_is_exact(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path / "broker", base_port=free_port_pair(24092))
+    own = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092")) + 16  # this run's own ports, not a shared range
+    cluster = LocalCluster(tmp_path / "broker", base_port=free_port_pair(own, own + 4))
     bootstrap = cluster.start()
     try:
         names = TopicNames("kill")
