@@ -11,8 +11,9 @@ Two ways to hold a tree:
 
 - `CompactTree`: the running head of a log of millions of entries in O(log n) memory (one hash per 1-bit of
   the size, the roots of its perfect subtrees); append, read the head, save and restore that state.
-- `LeafHashes`: proofs from the stored leaf hashes (any sequence, e.g. a file or a list), with a cache of the
-  perfect subtrees already hashed, so that repeated proofs over a large log cost O(log n) hashes, not O(n).
+- `LeafHashes`: proofs from the stored leaf hashes (any sequence: a list, or `PackedLeafHashes` over the bytes
+  or an mmap of a file of them), with a cache of the perfect subtrees already hashed, so that repeated proofs
+  over a large log cost O(log n) hashes, not O(n).
 
 Verification (`verify_inclusion`, `verify_consistency`) needs only the proof, the sizes and the roots: that is
 what an auditor runs, offline.
@@ -21,8 +22,10 @@ what an auditor runs, offline.
 from __future__ import annotations
 
 import hashlib
+import mmap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from schemas.errors import CshubError
 
@@ -121,6 +124,34 @@ class CompactTree:
     def state(self) -> CompactState:
         """The state to store beside the log, to resume without rehashing it."""
         return CompactState(self._size, tuple(self._peaks))
+
+
+class PackedLeafHashes(Sequence[bytes]):
+    """Leaf hashes stored back to back, 32 bytes each (a bytes object, or an mmap of the log's leaf-hash file)."""
+
+    def __init__(self, packed: bytes | bytearray | memoryview | mmap.mmap) -> None:
+        if len(packed) % HASH_SIZE:
+            raise MerkleError(f"{len(packed)} bytes of leaf hashes is not a whole number of {HASH_SIZE}-byte hashes",
+                              "truncate the file to the last whole hash (a torn write) and re-append from the log")
+        self._packed = memoryview(packed)
+
+    def __len__(self) -> int:
+        return len(self._packed) // HASH_SIZE
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return bytes(self._packed[index * HASH_SIZE:(index + 1) * HASH_SIZE])
 
 
 class LeafHashes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from core.merkle import (
     CompactTree,
     LeafHashes,
     MerkleError,
+    PackedLeafHashes,
     leaf_hash,
     node_hash,
     root_of,
@@ -210,3 +213,20 @@ def test_cache_gives_the_same_proofs_as_no_cache() -> None:
             assert cached.inclusion_proof(index, size) == uncached.inclusion_proof(index, size)
         for old in (1, size // 3 or 1, size - 1 or 1):
             assert cached.consistency_proof(old, size) == uncached.consistency_proof(old, size)
+
+
+def test_packed_leaf_hashes_read_a_file_of_hashes(tmp_path: Path) -> None:
+    path = tmp_path / "leaves.bin"
+    path.write_bytes(b"".join(LEAVES))
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        packed = PackedLeafHashes(mapped)
+        assert len(packed) == MAX_SIZE and packed[5] == LEAVES[5] and packed[-1] == LEAVES[-1]
+        assert list(packed[2:4]) == LEAVES[2:4]
+        tree = LeafHashes(packed)
+        assert tree.root() == ROOTS[MAX_SIZE]
+        assert verify_inclusion(LEAVES[40], 40, 50, tree.inclusion_proof(40, 50), ROOTS[50])
+        del packed, tree  # release the mmap's exported buffer before it closes
+    with pytest.raises(IndexError):
+        PackedLeafHashes(b"".join(LEAVES))[MAX_SIZE]
+    with pytest.raises(MerkleError, match="not a whole number of 32-byte hashes"):
+        PackedLeafHashes(b"".join(LEAVES)[:-1])
