@@ -230,3 +230,21 @@ def test_packed_leaf_hashes_read_a_file_of_hashes(tmp_path: Path) -> None:
         PackedLeafHashes(b"".join(LEAVES))[MAX_SIZE]
     with pytest.raises(MerkleError, match="not a whole number of 32-byte hashes"):
         PackedLeafHashes(b"".join(LEAVES)[:-1])
+
+
+def test_larger_trees_agree_and_a_growing_store_keeps_its_cache_valid() -> None:
+    """A log's store grows while proofs are served: cached perfect subtrees never go stale."""
+    growing: list[bytes] = []
+    store = LeafHashes(growing, cache_from_height=0)
+    compact = CompactTree()
+    for n in (1000, 1023, 1024, 1025, 2049, 3000):
+        while len(growing) < n:
+            compact.append_leaf_hash(leaf_hash(len(growing).to_bytes(4, "big")))
+            growing.append(leaf_hash(len(growing).to_bytes(4, "big")))
+        root = store.root(n)
+        assert root == compact.root() == naive_root(growing)
+        for index in (0, 1, n // 3, n - 2, n - 1):
+            assert verify_inclusion(growing[index], index, n, store.inclusion_proof(index, n), root)
+        for old in (1, 512, 1000, n - 1):
+            old_root = LeafHashes(growing[:old], cache_from_height=64).root()
+            assert verify_consistency(old, n, store.consistency_proof(old, n), old_root, root)
