@@ -171,6 +171,9 @@ def sign_record(key_file: str | Path, topic: str, key: bytes | None, value: byte
 
         headers = sign_record("secrets/province-320000.key", topic, key, value)
         producer.send(topic, key=key, value=value, headers=headers)
+
+    It reads the key file on every call; to sign many records, load once with `SigningKey.load(path)` and call
+    its `sign(topic, key, value)`.
     """
     return SigningKey.load(key_file).sign(topic, key, value)
 
