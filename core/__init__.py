@@ -40,10 +40,18 @@ API:
 - Evidence (docs/evidence.md), in their own modules: `core.merkle` (RFC 9162 tree: `CompactTree`, `LeafHashes`,
   `verify_inclusion`, `verify_consistency`), `core.signing` (submission signatures: `SigningKey`, `sign_record`,
   `PublicKeys.check`, `read_public_keys`), `core.checkpoint` (C2SP signed checkpoints: `Checkpoint`,
-  `sign_checkpoint`, `open_checkpoint`, `check_chain`).
+  `sign_checkpoint`, `open_checkpoint`, `check_chain`, `check_against_log`).
 """
 
-from core.checkpoint import Checkpoint, NoteSigner, NoteVerifier, check_chain, open_checkpoint, sign_checkpoint
+from core.checkpoint import (
+    Checkpoint,
+    NoteSigner,
+    NoteVerifier,
+    check_against_log,
+    check_chain,
+    open_checkpoint,
+    sign_checkpoint,
+)
 from core.config import HubConfig, Target, Targets
 from core.contributions import contribution, hundredths
 from core.hub import NATIONAL, Hub, received_key, report_key
@@ -98,6 +106,7 @@ __all__ = [
     "Target",
     "Targets",
     "build_row",
+    "check_against_log",
     "check_chain",
     "contribution",
     "decide",

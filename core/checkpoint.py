@@ -11,7 +11,8 @@ signed as a C2SP signed note: the text, a blank line, then one line per signatur
 C2SP tool read it. The hub adds one extension line, ``cshub-time <epoch ms>``: when it signed.
 
 `check_chain` takes checkpoints in the order they were published and the consistency proofs between them, and
-reports every fork (two heads of one history that cannot both be true) and every rollback, with where.
+reports every fork (two heads of one history that cannot both be true) and every rollback, with where;
+`check_against_log` reports every checkpoint that the log's own entries, as an auditor rebuilt them, do not match.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from core.merkle import HASH_SIZE, verify_consistency
+from core.merkle import HASH_SIZE, LeafHashes, verify_consistency
 from core.signing import SigningKey
 from schemas.errors import CshubError
 
@@ -258,7 +259,7 @@ def open_checkpoint(note: str, log_key: NoteVerifier) -> Checkpoint:
     return checkpoint
 
 
-ChainReason = Literal["other_log", "fork", "rollback", "missing_proof"]
+ChainReason = Literal["other_log", "fork", "rollback", "missing_proof", "missing_entries", "root_mismatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,4 +309,22 @@ def check_chain(checkpoints: Sequence[Checkpoint], proofs: ConsistencyProofs) ->
                                                              " the consistency proof fails"))
             else:
                 trusted = current
+    return problems
+
+
+def check_against_log(checkpoints: Sequence[Checkpoint], leaves: LeafHashes) -> list[ChainProblem]:
+    """Every signed checkpoint that the log's entries (as an auditor rebuilt them) do not match.
+
+    A checkpoint larger than the log means entries were removed after it was signed (`missing_entries`); a root
+    that the first `size` leaves do not give means an entry before it was altered or dropped (`root_mismatch`).
+    """
+    problems: list[ChainProblem] = []
+    for index, checkpoint in enumerate(checkpoints):
+        where = f"checkpoint {index} (size {checkpoint.size})"
+        if checkpoint.size > len(leaves):
+            problems.append(ChainProblem(index, "missing_entries", f"{where} was signed over {checkpoint.size}"
+                                         f" entries, but the log has only {len(leaves)}"))
+        elif leaves.root(checkpoint.size) != checkpoint.root:
+            problems.append(ChainProblem(index, "root_mismatch", f"{where}: the first {checkpoint.size} entries of"
+                                         " the log do not give its root: an entry was altered, dropped or reordered"))
     return problems

@@ -12,6 +12,7 @@ from core.checkpoint import (
     CheckpointError,
     NoteSigner,
     NoteVerifier,
+    check_against_log,
     check_chain,
     open_checkpoint,
     open_note,
@@ -187,3 +188,18 @@ def test_signed_forked_checkpoints_verify_alone_but_not_together() -> None:
     notes = [sign_checkpoint(c, LOG) for c in (honest(20), forked(25))]
     chain = [open_checkpoint(n, LOG.verifier) for n in notes]
     assert [p.reason for p in check_chain(chain, FORKED_TREE.consistency_proof)] == ["fork"]
+
+
+def test_checkpoints_against_the_log_catch_deleted_and_altered_entries() -> None:
+    chain = [honest(n) for n in (5, 20, 40)]
+    assert check_against_log(chain, HONEST_TREE) == []
+    truncated = LeafHashes(HONEST[:30])  # entries 30.. removed (say, by a lowered retention)
+    problems = check_against_log(chain, truncated)
+    assert [(p.index, p.reason) for p in problems] == [(2, "missing_entries")]
+    assert "signed over 40 entries, but the log has only 30" in problems[0].message
+    altered = list(HONEST)
+    altered[12] = leaf_hash(b"entry 12, altered in the archive")
+    problems = check_against_log(chain, LeafHashes(altered))
+    assert [(p.index, p.reason) for p in problems] == [(1, "root_mismatch"), (2, "root_mismatch")]
+    dropped = HONEST[:12] + HONEST[13:]  # one entry taken out, the rest shifted down
+    assert [p.reason for p in check_against_log(chain, LeafHashes(dropped))] == ["root_mismatch", "root_mismatch"]
