@@ -233,20 +233,19 @@ class LeafHashes:
         return [*self._subproof(m - k, start + k, end, False), self._hash(start, start + k)]
 
 
-def verify_inclusion(entry_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
-    """RFC 9162 §2.1.3.2: whether `proof` shows the leaf with hash `entry_hash` at `index` in the tree `root`."""
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2: whether `proof` puts the leaf hash `leaf` (= `leaf_hash(entry)`) at `index` under `root`."""
     if not 0 <= index < size or any(len(p) != HASH_SIZE for p in proof):
         return False
-    fn, sn, r = index, size - 1, entry_hash
+    fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
             return False
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
+            while not fn & 1 and fn != 0:  # a right edge: climb to where this subtree is a right child
+                fn >>= 1
+                sn >>= 1
         else:
             r = node_hash(r, p)
         fn >>= 1
@@ -278,10 +277,9 @@ def verify_consistency(old_size: int, new_size: int, proof: Sequence[bytes], old
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
         else:
             sr = node_hash(sr, c)
         fn >>= 1
