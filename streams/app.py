@@ -383,7 +383,7 @@ def build_app(settings: WorkerSettings) -> Any:
         return {**aggregator.published.rows, **(stage.published.rows if stage.active else {})}
 
     def health() -> dict[str, Any]:
-        ready = recovered() and aggregator.ready and not (stage.active and stage.needs_rebuild)
+        ready = recovered() and aggregator.ready and not (stage.active and stage.needs_rebuild) and ingress.running
         status = "crashed" if crashed else "ok" if ready else "recovering" if assignment["current"] else "starting"
         return {
             "status": status, "ready": status == "ok", "crashed": crashed,
