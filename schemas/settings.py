@@ -72,7 +72,10 @@ class Settings(BaseSettings):
                              "instead of waiting for the dead member's session to time out")
     batch_max: int = Field(default=2000, ge=1, description="most events one batch of an agent takes")
     batch_within_s: float = Field(default=0.05, gt=0, description="longest wait for a batch to fill, seconds")
-    publish_interval_s: float = Field(default=0.2, gt=0, description="changed rows are published at most this often, s")
+    publish_interval_s: float = Field(default=0.02, gt=0, description="changed rows are published at most this often,"
+                                      " s (and never more than a fifth of the time: the interval grows with the cost)")
+    fetch_wait_ms: int = Field(default=20, ge=1, le=1500, description="longest wait of a worker fetch for new"
+                               " records, ms (Faust's own is 1500: the tail latency at a trickle)")
     deadline_interval_s: float = Field(default=5.0, gt=0, description="how often deadlines are re-evaluated, s")
     commit_interval_s: float = Field(default=1.0, gt=0, description="how often the worker commits offsets, s")
     session_timeout_s: float = Field(default=10.0, ge=6.0, description="consumer-group session timeout, s")

@@ -64,6 +64,12 @@ class TopicNames:
         return f"{self.root}.national-parts"
 
     @property
+    def validated_batches(self) -> str:
+        """Internal: what passed validation, as envelopes of many reports' fold entries, one per state partition
+        and ingress poll (streams/ingress.py); co-partitioned with the worker's state table."""
+        return f"{self.root}.validated-batches"
+
+    @property
     def notifications(self) -> str:
         return f"{self.root}.notifications"
 
@@ -142,6 +148,7 @@ class TopicPlan:
         specs = [TopicSpec(names.inbound(p, k), self.inbound_partitions, r, dict(KEPT), setting="inbound_partitions")
                  for p in self.provinces for k in kinds]
         specs += [TopicSpec(names.validated(k), self.partitions, r, dict(DELETE), setting="partitions") for k in kinds]
+        specs.append(TopicSpec(names.validated_batches, self.partitions, r, dict(DELETE), setting="partitions"))
         specs.append(TopicSpec(names.rejected, 1, r, dict(KEPT)))
         specs += [TopicSpec(names.national(t), 1, r, dict(COMPACTED)) for t in tables]
         specs.append(TopicSpec(names.national_parts, 1, r, dict(COMPACTED)))  # one partition: one national stage

@@ -24,6 +24,7 @@ window, in docs/exactness.md. In short:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -31,8 +32,10 @@ from typing import Any
 
 from core import HubConfig, obligation_rules
 from schemas import reference
+from schemas.kafka_config import aiokafka_config, faust_broker_config
 from schemas.topics import KINDS, TopicNames
-from streams.aggregation import Aggregator, Validated
+from streams.aggregation import Aggregator
+from streams.ingress import Ingress, decode_envelope
 from streams.national import NationalStage
 from streams.records import Record
 from streams.settings import WorkerSettings
@@ -44,6 +47,24 @@ log = logging.getLogger(__name__)
 OBLIGATIONS_FILE = reference.DATA_DIR / "obligations.csv"
 EXIT_PRODUCE_FAILED = 70
 EXIT_AGENT_CRASHED = 71
+ENVELOPES_PER_BATCH = 64  # one envelope holds up to batch_max reports: Faust's cost is paid per envelope
+ENVELOPE_WAIT_S = 0.005  # envelopes come already batched: wait little for more
+STREAM_BUFFER_ENVELOPES = 2 * ENVELOPES_PER_BATCH
+STALL_S = 10.0  # a held partition with unread data out of Faust's active set this long is put back
+
+
+def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
+    """Faust hard-codes `fetch_max_wait_ms=1500` for its consumer (faust transport/drivers/aiokafka.py).
+
+    A partition with unread data is left out of the fetch already in flight, so at a trickle an
+    envelope could wait up to 1.5 s. aiokafka's fetcher reads the attribute per request: set it.
+    """
+    try:
+        fetcher = app.consumer._thread._ensure_consumer()._fetcher
+    except AttributeError:  # not started yet, or another Faust version: say so, keep Faust's wait
+        log.warning("could not shorten the Faust consumer's fetch wait (Faust internals changed?)")
+        return
+    fetcher._fetch_max_wait_ms = wait_ms
 
 
 def build_app(settings: WorkerSettings) -> Any:
@@ -58,7 +79,7 @@ def build_app(settings: WorkerSettings) -> Any:
 
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap}",
+        **faust_broker_config(settings.kafka),
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
@@ -72,10 +93,10 @@ def build_app(settings: WorkerSettings) -> Any:
         broker_commit_interval=settings.commit_interval_s,
         broker_commit_every=settings.batch_max * 4,
         stream_recovery_delay=0.2,
-        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        stream_buffer_maxsize=STREAM_BUFFER_ENVELOPES,  # envelopes, each up to batch_max reports: bounded memory
         broker_max_poll_records=settings.batch_max,
         producer_acks=-1,  # every produced record on all in-sync replicas (min ISR 2 in a cluster)
-        producer_linger_ms=5,
+        producer_linger_ms=1,  # envelopes and rows: validated records and state go as explicit batches
         producer_max_batch_size=256 * 1024,
         consumer_max_fetch_size=4 * 1024 * 1024,
         # A topic missing from the metadata at a rebalance (just created, broker just started) is left
@@ -94,11 +115,9 @@ def build_app(settings: WorkerSettings) -> Any:
     state_table = app.Table("hub-state", partitions=settings.partitions, schema=raw, key_type=bytes,
                             value_type=bytes, recovery_buffer_size=10_000)
     parts_table = app.Table("national-parts", partitions=1, schema=raw, key_type=bytes, value_type=bytes)
-    inbound = app.topic(*[names.inbound(p, k) for p in provinces for k in KINDS],
-                        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    validated = app.topic(*[names.validated(k) for k in KINDS], key_type=bytes, value_type=bytes,
-                          key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-    validated_topics = frozenset(names.validated(k) for k in KINDS)
+    inbound_topics = [names.inbound(p, k) for p in provinces for k in KINDS]
+    envelopes = app.topic(names.validated_batches, key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw", partitions=settings.partitions)
     parts_topic = app.topic(names.national_parts, key_type=bytes, value_type=bytes, key_serializer="raw",
                             value_serializer="raw", partitions=1)
 
@@ -169,6 +188,7 @@ def build_app(settings: WorkerSettings) -> Any:
         """Called holding `publishing`, only when `recovered()`: totals and parts from the recovered tables."""
         if aggregator.needs_rebuild:
             await send_all(aggregator.rebuild((k.decode(), v) for k, v in state_table.items()))
+            gc.freeze()  # the rebuilt state lives as long as the assignment: keep it out of every collection
         if stage.active and stage.needs_rebuild:
             await send_all(stage.rebuild(list(parts_table.items())))
 
@@ -198,40 +218,51 @@ def build_app(settings: WorkerSettings) -> Any:
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        aggregator.assign({tp.partition for tp in assigned if tp.topic in validated_topics})
+        aggregator.assign({tp.partition for tp in assigned if tp.topic == names.validated_batches})
+        shorten_fetch_wait(app, settings.fetch_wait_ms)
         stage.active = any(tp.topic == names.national_parts for tp in assigned)
         stage.needs_rebuild = stage.active
         assignment["recovered"] = False
         assignment["current"] = True
 
-    @app.agent(inbound, name="validate")
-    async def validate(stream: Any) -> None:
+    ingress = Ingress(None, inbound_topics, names.validated_batches, validator, producer, produce_failed,
+                      max_records=settings.batch_max, commit_interval_s=settings.commit_interval_s)
+
+    @app.task
+    async def run_ingress() -> None:
+        """Validation off Faust's per-message path (streams/ingress.py), in its own consumer group."""
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+
+        ingress.consumer = AIOKafkaConsumer(**aiokafka_config(
+            settings.kafka, client_id=f"{settings.app_id}-ingress", group_id=f"{settings.app_id}-ingress",
+            group_instance_id=f"{settings.app_id}-ingress-{settings.instance_id}", enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=settings.batch_max, fetch_max_wait_ms=settings.fetch_wait_ms,
+            max_partition_fetch_bytes=1024 * 1024, partition_assignment_strategy=(RoundRobinPartitionAssignor,),
+            session_timeout_ms=int(settings.session_timeout_s * 1000), heartbeat_interval_ms=1000,
+            metadata_max_age_ms=30_000))
         try:
-            async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
-                p = producer()
-                for event in events:
-                    msg = event.message
-                    ts_ms = round(msg.timestamp * 1000)  # Faust gives seconds; Kafka has ms
-                    routed = validator.route(msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts_ms)
-                    for topic, key, value, partition in routed.records:
-                        future = await p.send(topic, value, key=key, partition=partition, timestamp_ms=ts_ms)
-                        future.add_done_callback(on_sent)
+            await ingress.run()
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            crash("validate", exc)
+            crash("ingress", exc)
             raise
 
-    @app.agent(validated, name="aggregate")
+    @app.agent(envelopes, name="aggregate")
     async def aggregate(stream: Any) -> None:
         try:
-            async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            async for events in stream.take_events(ENVELOPES_PER_BATCH, ENVELOPE_WAIT_S):
                 batch_delivered()
                 await under_lock_when_recovered()
                 try:
                     await rebuild_if_needed()
                     held = app.consumer.assignment()
-                    items = [Validated(m.topic, m.partition, m.offset, round(m.timestamp * 1000), m.value)
-                             for m in (e.message for e in events) if m.tp in held]  # taken before a revocation: skip
-                    result = aggregator.fold(items, time.monotonic())
+                    entries = [entry for e in events if e.message.tp in held  # taken before a revocation: skip
+                               for entry in decode_envelope(e.message.value)]
+                    for e in events:
+                        seen[e.message.tp] = e.message.offset + 1
+                    result = aggregator.fold_entries(entries, time.monotonic())
                     for partition, writes in result.writes.items():
                         await state.write(partition, writes)
                     await send_all(result.records)
@@ -251,6 +282,8 @@ def build_app(settings: WorkerSettings) -> Any:
                     await rebuild_if_needed()
                     held = app.consumer.assignment()
                     messages = [e.message for e in events if e.message.tp in held]
+                    for m in messages:
+                        seen[m.tp] = m.offset + 1
                     if not messages:
                         continue
                     event_ms = max(round(m.timestamp * 1000) for m in messages)
@@ -272,21 +305,85 @@ def build_app(settings: WorkerSettings) -> Any:
                 await rebuild_if_needed()
                 await send_all(aggregator.deadlines(int(time.time() * 1000)))
 
-    @app.timer(settings.publish_interval_s)
+    @app.task
     async def publish_pending_rows() -> None:
-        if not recovered():
+        """Rows changed since the last publish, every `publish_interval_s` once due (a task, not a timer:
+        waiting for a batch to finish is normal here, not an overlapping timer worth a warning)."""
+        while True:
+            await asyncio.sleep(settings.publish_interval_s)
+            if not recovered():
+                continue
+            async with publishing:
+                now_s = time.monotonic()
+                if recovered() and aggregator.publish_due(now_s):
+                    await rebuild_if_needed()
+                    await send_all(aggregator.publish_rows(now_s))
+
+    seen: dict[Any, int] = {}  # source partition (envelopes, parts) -> next offset its agent has taken
+    sources = (names.validated_batches, names.national_parts)
+
+    def source_partitions() -> dict[str, dict[str, Any]]:
+        """Per source partition held (envelopes, parts): what its agent took, the high water, and Faust's view of it.
+
+        A partition whose data is not fetched (not in Faust's active set, or paused or buffered after
+        a rebalance: faust-streaming issue 629) shows here as `behind` with `active: false`.
+        """
+        consumer = app.consumer
+        try:
+            active = consumer._get_active_partitions()
+            paused, buffered = consumer._paused_partitions, consumer._buffered_partitions
+        except AttributeError:
+            active, paused, buffered = set(), set(), set()
+        out = {}
+        for tp in sorted(consumer.assignment()):
+            if tp.topic not in sources:
+                continue
+            highwater = consumer.highwater(tp)
+            out[f"{tp.topic}:{tp.partition}"] = {"taken": seen.get(tp), "highwater": highwater,
+                                      "active": tp in active, "paused": tp in paused, "buffered": tp in buffered}
+        return out
+
+    inactive_since: dict[Any, float] = {}
+
+    @app.timer(2.0)
+    async def watch_partitions() -> None:
+        """Put back a held partition Faust left out of its fetches while it has data to read.
+
+        Faust drops a partition from its active set when the stream buffer is under pressure and adds
+        it back from a pressure-drop callback of the buffer; seen here once under heavy load after
+        SIGKILLs, two of four partitions then stayed unread for good (like faust-streaming issue 629).
+        Only when ready (not during a rebalance or recovery, when Faust pauses partitions on purpose).
+        """
+        if not recovered() or app.rebalancing:
+            inactive_since.clear()
             return
-        async with publishing:
-            if recovered():
-                await rebuild_if_needed()
-                await send_all(aggregator.publish_rows(time.monotonic()))
+        consumer = app.consumer
+        try:
+            active = consumer._get_active_partitions()
+        except AttributeError:
+            return
+        now = time.monotonic()
+        for tp in consumer.assignment():
+            if tp.topic not in sources or tp in active:
+                inactive_since.pop(tp, None)
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is None or seen.get(tp, 0) >= highwater:
+                continue
+            since = inactive_since.setdefault(tp, now)
+            if now - since >= STALL_S:
+                log.warning("partition %s has unread data (taken %s, high water %s) but Faust has not fetched it "
+                            "for %.0f s: resuming it (%s)", tp, seen.get(tp), highwater, now - since,
+                            source_partitions().get(f"{tp.topic}:{tp.partition}"))
+                consumer.resume_partitions({tp})
+                inactive_since.pop(tp, None)
 
     def shown_rows() -> dict[tuple[str, str], dict[str, Any]]:
         """What this worker publishes: its provinces' rows, and the national rows while it runs the stage."""
         return {**aggregator.published.rows, **(stage.published.rows if stage.active else {})}
 
     def health() -> dict[str, Any]:
-        ready = recovered() and aggregator.ready and not (stage.active and stage.needs_rebuild)
+        ready = recovered() and aggregator.ready and not (stage.active and stage.needs_rebuild) and ingress.running
         status = "crashed" if crashed else "ok" if ready else "recovering" if assignment["current"] else "starting"
         return {
             "status": status, "ready": status == "ok", "crashed": crashed,
@@ -295,9 +392,12 @@ def build_app(settings: WorkerSettings) -> Any:
             "rebuilds": aggregator.counts["rebuilds"], "provinces": list(aggregator.held),
             "national_stage": stage.active, "parts": stage.counts["parts"],
             "state_writes_in_flight": state.in_flight + parts_state.in_flight,
+            "source_partitions": source_partitions(),
+            "ingress": {"running": ingress.running, "records": ingress.counts["records"],
+                        "envelopes": ingress.counts["envelopes"]},
             "positions": {f"{t}:{p}": o for (t, p), o in sorted(aggregator.hub.positions.items())},
         }
 
     add_views(app, shown_rows, lambda: list(aggregator.recent), health)
-    del validate, aggregate, national, deadlines, publish_pending_rows, on_assigned, on_revoked
+    del run_ingress, aggregate, national, watch_partitions, deadlines, publish_pending_rows, on_assigned, on_revoked
     return app

@@ -10,6 +10,7 @@ rebuilding from the changelog (an empty data folder) lacked it.
 Here a write goes the other way round:
 1. the record goes straight to aiokafka (Faust's own producer, which Faust flushes, all of it,
    before it commits input offsets: faust `Consumer._commit_offsets` -> aiokafka `flush`);
+   (one aiokafka record batch per partition and call, not a send per key);
 2. only when the broker has acknowledged it, it is written to the local store, together with
    its changelog offset as the store's persisted offset, in one RocksDB write batch
    (Faust's recovery path, `Store.apply_changelog_batch`).
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,21 +66,32 @@ class ChangelogState:
         self.producer = producer
         self.active = active
         self.on_failure = on_failure
-        self._acked: dict[int, list[_Event]] = defaultdict(list)
-        self._drain_scheduled = False
         self.in_flight = 0
         self.written = 0
 
     async def write(self, partition: int, changes: list[tuple[bytes, bytes]]) -> None:
-        """Send `changes` (key, value) to changelog partition `partition`; returns once all are handed over."""
+        """Send `changes` (key, value) to changelog partition `partition` as record batches; returns once
+        they are handed over (not acknowledged: Faust's commit flushes first)."""
         producer = self.producer()
+        batch = producer.create_batch()
+        items: list[tuple[bytes, bytes]] = []
         for key, value in changes:
-            future = await producer.send(self.topic, value, key=key, partition=partition)
-            self.in_flight += 1
-            future.add_done_callback(lambda f, k=key, v=value: self._on_ack(f, k, v))
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                await self._send(producer, batch, partition, items)
+                batch, items = producer.create_batch(), []
+                batch.append(key=key, value=value, timestamp=None)
+            items.append((key, value))
+        if items:
+            await self._send(producer, batch, partition, items)
 
-    def _on_ack(self, future: asyncio.Future, key: bytes, value: bytes) -> None:
-        self.in_flight -= 1
+    async def _send(self, producer: Any, batch: Any, partition: int, items: list[tuple[bytes, bytes]]) -> None:
+        future = await producer.send_batch(batch, self.topic, partition=partition)
+        self.in_flight += len(items)
+        future.add_done_callback(lambda f: self._on_ack(f, items))
+
+    def _on_ack(self, future: asyncio.Future, items: list[tuple[bytes, bytes]]) -> None:
+        """The batch is on the broker: its records have consecutive offsets from the batch's base offset."""
+        self.in_flight -= len(items)
         if future.cancelled():
             self.on_failure(asyncio.CancelledError("changelog send cancelled"))
             return
@@ -89,17 +100,9 @@ class ChangelogState:
             self.on_failure(exc)
             return
         md = future.result()
-        self._acked[md.partition].append(_Event(_Message(md.topic_partition, md.partition, md.offset, key, value)))
-        if not self._drain_scheduled:  # one local write batch per partition for all acks of this loop turn
-            self._drain_scheduled = True
-            asyncio.get_running_loop().call_soon(self._drain)
-
-    def _drain(self) -> None:
-        self._drain_scheduled = False
-        acked, self._acked = self._acked, defaultdict(list)
-        for events in acked.values():
-            tp = events[0].message.tp
-            if not self.active(tp):
-                continue  # given away: the new owner recovers these from the changelog
-            self.table.data.apply_changelog_batch(events, to_key=_same, to_value=_same)
-            self.written += len(events)
+        if not self.active(md.topic_partition):
+            return  # given away: the new owner recovers these from the changelog
+        events = [_Event(_Message(md.topic_partition, md.partition, md.offset + i, key, value))
+                  for i, (key, value) in enumerate(items)]
+        self.table.data.apply_changelog_batch(events, to_key=_same, to_value=_same)
+        self.written += len(events)

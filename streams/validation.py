@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from core import HubConfig, describe, feedback, problems, rejection
+from core import HubConfig, feedback, rejection
 from core.contributions import Contribution, contribution
 from core.notify import BurstDetector
+from core.validation import Rejected, Source, decide
 from schemas import codec
-from schemas.errors import CodecError
 from schemas.topics import TopicNames
 from streams.records import Record
 
@@ -68,54 +68,37 @@ class Validator:
         self.bursts = BurstDetector(config.burst_threshold, config.burst_window_ms)
         self.seen_schemas: set[bytes] = set()
         self.counts: collections.Counter[str] = collections.Counter()
-        self._topic_cache: dict[str, tuple[str, str] | None] = {}
 
     def route(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
               ts_ms: int) -> Routed:
-        """The records to send for one inbound record (an accepted one's validated record comes last)."""
-        where = self._topic_cache.get(topic, False)
-        if where is False:
-            where = self.names.parse_inbound(topic)
-            if where is not None and where[0] not in self.province_set:
-                where = None
-            self._topic_cache[topic] = where
-        province = where[0] if where else None
+        """The records to send for one inbound record (an accepted one's validated record comes last).
+
+        The decision is `core.decide`, the very one the auditor's replay makes.
+        """
         data = value or b""
+        decision = decide(Source(topic, partition, offset, key, ts_ms), data, self.names, self.province_set)
+        if isinstance(decision, Rejected):
+            if decision.unexpected:
+                log.error("unexpected error validating %s[%d]@%d: %s", topic, partition, offset, decision.message)
+            return self._reject(data, topic, partition, offset, key, decision.reason, decision.message,
+                                decision.province, ts_ms, decision.report_id)
+        rec, kind, province = decision.record, decision.kind, decision.province
         try:
-            if where is None:
-                return self._reject(data, topic, partition, offset, key, "unknown_topic",
-                                    f"{topic} is not an inbound topic of a province in the reference data",
-                                    None, ts_ms, None)
-            decoded = codec.decode(data)
-            found = problems(where[0], where[1], decoded.name, decoded.value, self.province_set)
-        except CodecError as exc:
-            return self._reject(data, topic, partition, offset, key, exc.reason, str(exc), province, ts_ms, None)
-        except Exception as exc:  # process boundary: no input may stop the worker; the record goes to rejected
-            log.exception("unexpected error validating %s[%d]@%d", topic, partition, offset)
-            return self._reject(data, topic, partition, offset, key, "internal_error", repr(exc), province, ts_ms,
-                                None)
-        if found:
-            reason, message = describe(found)
-            report_id = decoded.value.get("report_id")
-            return self._reject(data, topic, partition, offset, key, reason, message, province, ts_ms,
-                                report_id if isinstance(report_id, str) else None)
-        rec = decoded.value
-        kind = where[1]
-        try:
-            accepted = FoldEntry(kind, rec["province"], rec["report_id"], int(rec["revision"]), rec["period"],
-                                None if rec.get("withdrawn") else contribution(kind, rec), ts_ms)
+            entry = FoldEntry(kind, province, rec["report_id"], int(rec["revision"]), rec["period"],
+                              None if rec.get("withdrawn") else contribution(kind, rec), ts_ms)
         except Exception as exc:  # process boundary: no input may stop the worker; the record goes to rejected
             log.exception("unexpected error reducing %s[%d]@%d", topic, partition, offset)
             return self._reject(data, topic, partition, offset, key, "internal_error", repr(exc), province, ts_ms,
                                 None)
         self.counts["validated"] += 1
         out: list[Record] = []
-        if decoded.fingerprint not in self.seen_schemas:
-            self.seen_schemas.add(decoded.fingerprint)
-            out.append((self.names.schemas, decoded.fingerprint, codec.schema_json(decoded.fingerprint).encode(), 0))
+        fingerprint = decision.decoded.fingerprint
+        if fingerprint not in self.seen_schemas:
+            self.seen_schemas.add(fingerprint)
+            out.append((self.names.schemas, fingerprint, codec.schema_json(fingerprint).encode(), 0))
         out.append((self.names.validated(kind), f"{province}|{rec['report_id']}".encode(), bytes(data),
-                    self.partition_of[province]))  # type: ignore[index]  # province is set when where is
-        return Routed(out, accepted)
+                    self.partition_of[province]))
+        return Routed(out, entry)
 
     def _reject(self, data: bytes, topic: str, partition: int, offset: int, key: bytes | None, reason: str,
                 message: str, province: str | None, ts_ms: int, report_id: str | None) -> Routed:

@@ -39,8 +39,9 @@ def test_the_plan_has_every_topic_once_and_faust_topics_match_their_tables() -> 
     specs = {s.name: s for s in plan.specs()}
     assert len(specs) == len(plan.specs())
     provinces = reference.provinces()
-    assert len(specs) == len(provinces) * 3 + 3 + 6 + 1 + 1 + 1 + len(provinces) + 1 + 3
+    assert len(specs) == len(provinces) * 3 + 3 + 1 + 6 + 1 + 1 + 1 + len(provinces) + 1 + 3
     assert specs["r.validated.funding"].partitions == specs["app-hub-state-changelog"].partitions == 5
+    assert specs["r.validated-batches"].partitions == 5  # the envelopes are co-partitioned with the state
     assert specs["app-hub-state-changelog"].compacted and specs["r.national.coverage"].compacted
     assert specs["app-national-parts-changelog"].partitions == specs["r.national-parts"].partitions == 1
     assert specs["r.in.320000.policy"].configs["retention.ms"] == "-1"

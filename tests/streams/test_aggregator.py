@@ -5,7 +5,7 @@ from __future__ import annotations
 from core import NATIONAL, REPORT_TABLES, Hub, HubConfig, encode_row, row_values
 from schemas import codec
 from schemas.topics import TopicNames
-from streams.aggregation import Aggregator, Validated
+from streams.aggregation import Aggregator
 from streams.loadgen import generate
 from streams.national import NationalStage
 from streams.validation import Validator
@@ -22,7 +22,7 @@ def test_batches_through_validator_and_aggregator_give_the_replayed_rows() -> No
     aggregator.assign(None)  # one worker holding every province
     initial = aggregator.rebuild([])
     replay = Hub(CONFIG)
-    validated: list[Validated] = []
+    entries: list[list] = []
     offsets: dict[tuple[str, int], int] = {}
     for i, (kind, rec) in enumerate(records):
         data = codec.encode({"facility": "cshub.FacilityReport", "funding": "cshub.FundingReport",
@@ -32,13 +32,14 @@ def test_batches_through_validator_and_aggregator_give_the_replayed_rows() -> No
             if topic.startswith(names.validated("")[:-1]):
                 offset = offsets.get((topic, partition), 0)
                 offsets[(topic, partition)] = offset + 1
-                validated.append(Validated(topic, partition, offset, 1_000 + i, value))
+                assert routed.accepted is not None
+                entries.append(routed.accepted.entry(topic, partition, offset))
                 replay.apply(kind, codec.decode(value).value, 1_000 + i, topic, partition, offset)
     published: dict = {}
     out = list(initial)
     state: dict[int, dict[bytes, bytes]] = {}
-    for start in range(0, len(validated), 97):
-        result = aggregator.fold(validated[start:start + 97], start)
+    for start in range(0, len(entries), 97):
+        result = aggregator.fold_entries(entries[start:start + 97], start)
         out += result.records
         for partition, writes in result.writes.items():
             state.setdefault(partition, {}).update(writes)
