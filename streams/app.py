@@ -44,7 +44,6 @@ from streams.validation import Validator
 from streams.views import add_views
 
 log = logging.getLogger(__name__)
-OBLIGATIONS_FILE = reference.DATA_DIR / "obligations.csv"
 EXIT_PRODUCE_FAILED = 70
 EXIT_AGENT_CRASHED = 71
 ENVELOPES_PER_BATCH = 64  # one envelope holds up to batch_max reports: Faust's cost is paid per envelope
@@ -74,10 +73,11 @@ def build_app(settings: WorkerSettings) -> Any:
     names = TopicNames(settings.topic_root)
     provinces = list(reference.provinces(settings.provinces_file))
     config = HubConfig(provinces=tuple(provinces), policy_items=tuple(reference.policy_items()))
-    rules_path = settings.obligations_file or OBLIGATIONS_FILE
-    rules = obligation_rules(rules_path.read_text(encoding="utf-8"))
+    rules = obligation_rules(reference.obligations_csv(settings.obligations_file))
 
-    app = faust.App(
+    # Any: we reach into Faust internals on purpose (its aiokafka producer and consumer state, each with a
+    # reason where it is used); Faust's own types do not declare them.
+    app: Any = faust.App(
         settings.app_id,
         **faust_broker_config(settings.kafka),
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
@@ -111,7 +111,7 @@ def build_app(settings: WorkerSettings) -> Any:
     stage = NationalStage(config, names, aggregator.note_records)
     crashed: list[str] = []
 
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw: Any = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state_table = app.Table("hub-state", partitions=settings.partitions, schema=raw, key_type=bytes,
                             value_type=bytes, recovery_buffer_size=10_000)
     parts_table = app.Table("national-parts", partitions=1, schema=raw, key_type=bytes, value_type=bytes)
