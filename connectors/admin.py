@@ -19,6 +19,11 @@ from schemas.topics import KINDS, TABLES, Kind, TopicNames
 COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "600000"}
 """National tables and the schema history: the latest value per key is the content."""
 
+KEPT_FOREVER = {"retention.ms": "-1"}
+"""The inputs (inbound and validated reports): the auditor replays them from offset 0 and history and
+point-in-time tables are computed from them, so they are never deleted by age. (Their Kafka timestamps
+are when a province sent them, which may be long ago: with a time-based retention they would go at once.)"""
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -49,8 +54,9 @@ class TopicPlan:
         """Every hub topic for these provinces, kinds and tables."""
         provinces = list(provinces)
         r = self.replication
-        specs = [TopicSpec(names.inbound(p, k), self.inbound_partitions, r) for p in provinces for k in kinds]
-        specs += [TopicSpec(names.validated(k), self.validated_partitions, r) for k in kinds]
+        specs = [TopicSpec(names.inbound(p, k), self.inbound_partitions, r, dict(KEPT_FOREVER))
+                 for p in provinces for k in kinds]
+        specs += [TopicSpec(names.validated(k), self.validated_partitions, r, dict(KEPT_FOREVER)) for k in kinds]
         specs.append(TopicSpec(names.rejected, self.other_partitions, r))
         specs += [TopicSpec(names.national(t), self.national_partitions, r, dict(COMPACTED)) for t in tables]
         specs.append(TopicSpec(names.national_parts, 1, r, dict(COMPACTED)))  # one partition: one national stage
