@@ -72,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
         sink.close()
     print(f"demo feed {'stopped' if stop.is_set() else 'done'}: {stats.months} months, {stats.reports} reports"
           f" acknowledged, {sink.rejected_locally} refused by the publisher's checks,"
-          f" {stats.bad} bad records sent raw, {stats.not_yet} not due to be sent yet, in {time.monotonic() - started:.1f} s", flush=True)
+          f" {stats.bad} bad records sent raw, {stats.not_yet} not due to be sent yet,"
+          f" in {time.monotonic() - started:.1f} s", flush=True)
     return 0
