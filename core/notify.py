@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.reconcile import breach_changes
 from core.rows import MET_FLAGS, Row
 
 Notification = dict[str, Any]
@@ -17,6 +18,7 @@ Notification = dict[str, Any]
 TYPES: tuple[str, ...] = (
     "TARGET_MET", "TARGET_AT_RISK", "POLICY_ITEM_COMPLETED", "ANOMALY_DISBURSED_EXCEEDS_ALLOCATED",
     "ANOMALY_AREA_BELOW_STANDARD", "OBLIGATION_MISSED", "OBLIGATION_MET_LATE", "REJECTION_BURST",
+    "RECONCILIATION_BREACH",
 )
 
 
@@ -80,6 +82,7 @@ def row_changes(table: str, old: Row | None, new: Row, event_ms: int) -> list[No
             f"({value_field}={value}, target {target})",
             event_ms, table=table, value=None if value is None else str(value),
             target=None if target is None else str(target)))
+    out.extend(breach_changes(table, old, new, event_ms))
     if table == "policy" and province != "000000":
         before = {i["code"]: i["completed"] for i in (old or {}).get("items", ())}
         for item in new["items"]:
