@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 HELP = "replay the input topics and check the published tables (auditors)"
@@ -88,7 +89,8 @@ def _verify(args: argparse.Namespace, names, started: float) -> int:
 def _report(args: argparse.Namespace, hub, stats, published, started: float, source: str) -> int:
     from connectors import auditor
 
-    diffs = auditor.compare(hub, published, args.tables)
+    unknown = auditor.comparability(hub, published, stats, args.until, args.tables) if args.until is not None else {}
+    diffs = auditor.compare(hub, published, args.tables, skip=unknown)
     elapsed = time.perf_counter() - started
     rate = stats.records / stats.seconds if stats.seconds else 0.0
     rejected = ", ".join(f"{k} {v}" for k, v in stats.rejected.most_common()) or "none"
@@ -98,8 +100,17 @@ def _report(args: argparse.Namespace, hub, stats, published, started: float, sou
         when = f" as of {moment:%Y-%m-%d %H:%M:%S} (+08:00)"
     print(f"replayed {stats.records} input records from {source}{when}: {stats.applied} valid,"
           f" rejected: {rejected}; {rate:,.0f} records/s; {elapsed:.1f} s in all")
-    compared = sum(1 for key in published if key[0] in args.tables)
-    if not published:
+    if args.until is not None:
+        _print_tables(hub, args.tables, args.until)
+    compared = sum(1 for key in published if key[0] in args.tables and key not in unknown)
+    if unknown:
+        reasons = Counter(unknown.values())
+        print(f"{len(unknown)} row(s) not comparable at that moment (not counted as differences): "
+              + "; ".join(f"{n} {why}" for why, n in reasons.most_common()))
+        if published.first_ms is not None and published.first_ms > args.until:
+            first = dt.datetime.fromtimestamp(published.first_ms / 1000, BEIJING)
+            print(f"  (the earliest published row is of {first:%Y-%m-%d %H:%M:%S} Beijing time)")
+    if not published and args.until is None:
         print("no published rows found to compare with (has the worker run?)")
         return 1
     for diff in diffs[: args.max_differences]:
@@ -111,3 +122,27 @@ def _report(args: argparse.Namespace, hub, stats, published, started: float, sou
         return 1
     print(f"audit passed: {compared} published rows of {len(args.tables)} tables equal the replay")
     return 0
+
+
+def _print_tables(hub, tables: list[str], until_ms: int) -> None:
+    """The replayed tables as they stood at `until_ms` (national row first), as `cshub subscribe` prints them."""
+    from rich.console import Console
+
+    from connectors.subscriber import TableRow, sort_rows
+    from core import REPORT_TABLES, obligation_rows
+    from cshub.commands.subscribe import render_table
+
+    rows = dict(hub.rows(tables=tuple(t for t in tables if t in REPORT_TABLES)))
+    if "obligations" in tables:
+        rows.update(obligation_rows(hub, until_ms)[0])
+    console = Console(width=240)
+    for table in tables:
+        shown = sort_rows([TableRow(t, p, row, -1, until_ms) for (t, p), row in rows.items()
+                           if t == table and (p == "000000" or _has_data(row))])
+        console.print(render_table(table, shown))
+
+
+def _has_data(row) -> bool:
+    """A province row worth printing: something other than zeros and empty flags."""
+    return any(v not in (0, None, False, [], "0", "0.00") and k not in ("province", "offsets", "as_of")
+               and not k.endswith("_target") for k, v in row.items())
