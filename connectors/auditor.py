@@ -32,7 +32,7 @@ import datetime as dt
 import multiprocessing
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,8 @@ class Replayer:
         self.province_set = frozenset(setup.provinces)
         self.stats = ReplayStats()
         self._where: dict[str, tuple[str, str] | None] = {}
+        self.observer: Callable[[str, dict[str, Any], int, str, int, int], None] | None = None
+        """Called with every valid record before it is applied (`core.Provenance.observe`, for explain)."""
 
     def feed(self, records: Iterable[Raw]) -> None:
         hub, stats, until = self.hub, self.stats, self.until_ms
@@ -155,6 +157,8 @@ class Replayer:
             if found:
                 stats.rejected[found[0].reason] += 1
                 continue
+            if self.observer is not None:
+                self.observer(KIND_OF_SCHEMA[decoded.name], decoded.value, ts, topic, partition, offset)
             hub.apply(KIND_OF_SCHEMA[decoded.name], decoded.value, ts, topic, partition, offset)
             stats.applied += 1
 
@@ -321,6 +325,43 @@ def replay_archive(folder: Path, names: TopicNames, *, setup: AuditSetup | None 
     jobs = [ReplayJob(setup, names.root, until_ms, tuple(group), tuple(schemas.values()), archive=str(folder),
                       files=tuple(f for p in group for f in by_province.get(p, ()))) for group in groups]
     return merge(setup, run_jobs(jobs))
+
+
+def explain_kafka(bootstrap: str, names: TopicNames, table: str, province: str, *, field_name: str | None = None,
+                  until_ms: int | None = None, setup: AuditSetup | None = None) -> tuple[dict[str, Any], ReplayStats]:
+    """The reports behind each cell of (table, province), replayed from the inbound topics (`core.explain`).
+
+    One process reads the province's inbound topics of the kinds the table is computed from (every
+    province's for the national row 000000), validates and folds them as the worker does, and keeps every
+    revision with its coordinates. ConnectorError for an unknown table, province or field.
+    """
+    from core.provenance import TABLE_KINDS, Provenance, explain
+
+    setup = setup or AuditSetup.default()
+    if table not in TABLE_KINDS:
+        raise ConnectorError(f"cannot explain table {table!r}: it is not computed from reports; choose one of"
+                             f" {', '.join(sorted(TABLE_KINDS))}")
+    if province != NATIONAL_CODE and province not in setup.provinces:
+        raise ConnectorError(f"unknown province {province!r}: give a 6-digit code of schemas/data/provinces.csv"
+                             f" or {NATIONAL_CODE} for the national row")
+    load_schema_history(bootstrap, names.schemas)
+    consumer = make_consumer(bootstrap, client_id="cshub-auditor-explain")
+    try:
+        existing = set(consumer.topics())
+        wanted = setup.provinces if province == NATIONAL_CODE else (province,)
+        tps = [(tp.topic, tp.partition) for p in wanted for kind in TABLE_KINDS[table]
+               if names.inbound(p, kind) in existing for tp in partitions_of(consumer, names.inbound(p, kind))]
+    finally:
+        consumer.close()
+    replayer = Replayer(setup, names, until_ms)
+    provenance = Provenance()
+    replayer.observer = provenance.observe
+    if tps:
+        replayer.feed(kafka_records(bootstrap, tps))
+    try:
+        return explain(replayer.hub, provenance, table, province, field_name), replayer.stats
+    except ValueError as exc:
+        raise ConnectorError(str(exc)) from exc
 
 
 # ---- published rows --------------------------------------------------------------------------------

@@ -30,9 +30,10 @@ def parse_time(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from schemas.topics import TABLES
 
-    parser.add_argument("action", choices=["replay", "export", "verify"],
+    parser.add_argument("action", choices=["replay", "export", "verify", "explain"],
                         help="replay: from Kafka and compare; export DIR: archive the topics; verify DIR: check an"
-                             " archive and replay it alone")
+                             " archive and replay it alone; explain --table T --province P [--field F]: the reports"
+                             " whose contributions sum to each cell")
     parser.add_argument("dir", nargs="?", type=Path, help="archive folder (export, verify)")
     parser.add_argument("--until", type=parse_time, help="rebuild the tables as they stood at this moment")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
@@ -40,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="replay processes (default 2)")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES), help="tables to compare")
     parser.add_argument("--max-differences", type=int, default=100, help="differences printed at most")
+    parser.add_argument("--table", choices=[t for t in TABLES if t != "obligations"], help="explain: the table")
+    parser.add_argument("--province", help="explain: the 6-digit province code (000000: the national row)")
+    parser.add_argument("--field", help="explain: one field (default: every field that sums over reports)")
+    parser.add_argument("--format", choices=["text", "json"], default="text", help="explain: output format")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,12 +66,62 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.action == "verify":
             return _verify(args, names, started)
+        if args.action == "explain":
+            return _explain(args, names)
         hub, stats = auditor.replay_kafka(args.bootstrap, names, until_ms=args.until, workers=args.workers)
         published = auditor.published_from_kafka(args.bootstrap, names, args.tables, args.until)
     except ConnectorError as exc:
         print(f"cshub audit {args.action}: {exc}", file=sys.stderr)
         return 2
     return _report(args, hub, stats, published, started, f"Kafka at {args.bootstrap}")
+
+
+def _explain(args: argparse.Namespace, names) -> int:
+    import json
+
+    from connectors import auditor
+    from connectors.subscriber import TableRow
+
+    if not args.table or not args.province:
+        print("cshub audit explain: give --table and --province, e.g. cshub audit explain --table coverage"
+              " --province 320000 --field urban_covered", file=sys.stderr)
+        return 2
+    found, stats = auditor.explain_kafka(args.bootstrap, names, args.table, args.province, field_name=args.field,
+                                         until_ms=args.until)
+    if args.format == "json":
+        from cshub.commands.subscribe import _plain
+
+        print(json.dumps(_plain(found), ensure_ascii=False, indent=1))
+        return 0
+    name = TableRow(args.table, args.province, {}, -1, 0).province_name
+    when = "" if args.until is None else f" as of {_beijing(args.until)}"
+    print(f"{args.table} of {args.province} {name}{when}: replayed {stats.applied} valid input records")
+    for cell, value in found["cells"].items():
+        n = sum(1 for r in found["reports"] if r["shares"].get(cell))
+        print(f"  {cell} = {value}   (the sum of {n} report(s) below)")
+    print(f"reports that count ({len(found['reports'])}): id, revision, period, arrived (Beijing), where, shares")
+    for report in found["reports"]:
+        shares = ", ".join(f"{k} {v:+}" if not isinstance(v, bool) else f"{k} {v}"
+                           for k, v in report["shares"].items() if v)
+        print(f"  {report['report_id']:<16} rev {report['revision']:<3} {report['period']}"
+              f"  {_beijing(report['arrived_ms'])}  {report['coordinates']}  {shares}"
+              + (f"  ({report['note']})" if report["note"] else ""))
+        for rev in report["revisions"]:
+            if rev["fate"] != "in force":
+                print(f"      rev {rev['revision']:<3} {rev['period']}  {_beijing(rev['arrived_ms'])}"
+                      f"  {rev['coordinates']}  {rev['fate']}")
+    print(f"reports that do not count ({len(found['not_counted'])}):")
+    for report in found["not_counted"]:
+        print(f"  {report['report_id']:<16} rev {report['revision']:<3} {report['period']}  {report['coordinates']}"
+              f"  {report['note']}")
+        for rev in report["revisions"]:
+            print(f"      rev {rev['revision']:<3} {rev['period']}  {_beijing(rev['arrived_ms'])}"
+                  f"  {rev['coordinates']}  {rev['fate']}")
+    return 0
+
+
+def _beijing(ms: int) -> str:
+    return f"{dt.datetime.fromtimestamp(ms / 1000, BEIJING):%Y-%m-%d %H:%M}"
 
 
 def _verify(args: argparse.Namespace, names, started: float) -> int:

@@ -5,10 +5,11 @@ that cannot be compared counted and explained, never as differences. Plus the co
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,14 +50,15 @@ def _core_hub(feed: DemoFeed, names: TopicNames, until_ms: int):
 NOW_MS = int(time.time() * 1000)
 
 
-def _cli(bootstrap: str, root: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cshub.cli", "audit", "replay", *extra, "--bootstrap", bootstrap,
+def _cli(bootstrap: str, root: str, *extra: str, action: str = "replay") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cshub.cli", "audit", action, *extra, "--bootstrap", bootstrap,
                            "--topic-root", root], capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
-@pytest.mark.integration
-def test_replay_until_three_moments_of_a_demo_run(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> None:
-    names = TopicNames(unique_name("until"))
+@pytest.fixture(scope="module")
+def demo_run(kafka_bootstrap: str) -> tuple[TopicNames, dict, int]:
+    """A demo feed of three provinces on the broker, and the rows the worker would publish now (published)."""
+    names = TopicNames(f"until-{uuid.uuid4().hex[:12]}")
     ensure_topics(kafka_bootstrap, TopicPlan(validated_partitions=1, other_partitions=1).specs(names, PROVINCES))
     end = f"{dt.date.today():%Y-%m}"
     feed = DemoFeed(seed=7, months=24, province_codes=PROVINCES, end_period=auditor_end(end))
@@ -77,6 +79,13 @@ def test_replay_until_three_moments_of_a_demo_run(kafka_bootstrap: str, unique_n
     finally:
         producer.close()
     published_at = int(time.time() * 1000)
+    return names, rows, published_at
+
+
+@pytest.mark.integration
+def test_replay_until_three_moments_of_a_demo_run(kafka_bootstrap: str, demo_run: tuple[TopicNames, dict, int]) -> None:
+    names, rows, published_at = demo_run
+    end = f"{dt.date.today():%Y-%m}"
 
     # 1. The README's own example: before the feed's first period ends; nothing published then.
     readme = _cli(kafka_bootstrap, names.root, "--until", "2025-07-01T00:00+08:00")
@@ -107,6 +116,28 @@ def test_replay_until_three_moments_of_a_demo_run(kafka_bootstrap: str, unique_n
     assert after.returncode == 0, after.stdout + after.stderr
     assert "not comparable" not in after.stdout
     assert f"audit passed: {len(rows)} published rows" in after.stdout
+
+
+@pytest.mark.integration
+def test_explain_lists_the_reports_whose_shares_sum_to_each_cell(kafka_bootstrap: str,
+                                                                 demo_run: tuple[TopicNames, dict, int]) -> None:
+    names, rows, _published_at = demo_run
+    run = _cli(kafka_bootstrap, names.root, "--table", "coverage", "--province", "320000", "--format", "json",
+               action="explain")
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = json.loads(run.stdout)
+    row = rows[("coverage", "320000")]
+    assert found["cells"]["urban_covered"] == row["urban_covered"] > 0
+    for cell, value in found["cells"].items():
+        assert sum(int(r["shares"].get(cell, 0)) for r in found["reports"]) == row[cell] == value
+    text = _cli(kafka_bootstrap, names.root, "--table", "funding", "--province", "320000", "--field",
+                "allocated_yuan", action="explain")
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert f"allocated_yuan = {rows[('funding', '320000')]['allocated_yuan']}" in text.stdout
+    assert f"{names.inbound('320000', 'funding')}[0]@" in text.stdout and "superseded by revision" in text.stdout
+    bad = _cli(kafka_bootstrap, names.root, "--table", "funding", "--province", "320000", "--field", "rate",
+               action="explain")
+    assert bad.returncode == 2 and "choose one of allocated_yuan" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def auditor_end(this_month: str) -> str:
