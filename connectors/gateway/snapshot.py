@@ -88,7 +88,7 @@ class Snapshot:
             return Change("row", table, key, row)
 
     def add_notification(self, key: str | None, value: Mapping[str, Any]) -> Change | None:
-        """Keep a notification, once per `notification_id` (a restart or a redelivery repeats ids): None for a repeat."""
+        """Keep a notification once per `notification_id` (restarts and redeliveries repeat ids); None if a repeat."""
         with self._lock:
             note = jsonable(value)
             note_id = note.get("notification_id")

@@ -253,3 +253,31 @@ def test_exports_open_as_excel_files(dashboard: tuple[str, DemoFeed]) -> None:
     with urllib.request.urlopen(f"{base}/api/export/notifications.csv", timeout=30) as resp:
         lines = resp.read().decode("utf-8-sig").splitlines()
     assert lines[0].startswith("event_time,type,province") and len(lines) > 10
+
+
+def test_tables_as_of_a_period_and_a_moment_and_clear_errors(dashboard: tuple[str, DemoFeed]) -> None:
+    import urllib.error
+
+    base, _feed = dashboard
+
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(f"{base}{path}", timeout=60) as resp:
+            return json.load(resp)
+
+    latest = get("/api/tables")["tables"]["coverage"]["000000"]
+    then = get("/api/as-of?period=2025-12")
+    assert then["as_of"] == "as of period 2025-12"
+    early = then["tables"]["coverage"]["000000"]
+    assert 0 < early["urban_covered"] < latest["urban_covered"]
+    now = get(f"/api/as-of?moment={int(time.time() * 1000)}")["tables"]
+    assert now["coverage"]["000000"]["urban_covered"] == latest["urban_covered"]  # the same fold, the same row
+    owed_months = int(month_before(dt.datetime.now(dt.UTC))[5:])  # 2026-01 .. last month, every unit owes
+    assert now["obligations"]["000000"]["owed"] == 3 * len(AuditSetup.default().provinces) * owed_months
+    moment = get("/api/as-of?moment=2026-03-15T12:00")
+    assert moment["as_of"] == "as of 2026-03-15 12:00 Beijing time"
+    for bad, says in (("/api/as-of?period=1999-01", "period must be YYYY-MM"), ("/api/as-of?moment=soon", "not a time"),
+                      ("/api/explain/coverage?province=999999", "unknown province"),
+                      ("/api/explain/coverage?province=320000&field=urban_coverage", "choose one of")):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{base}{bad}", timeout=30)
+        assert err.value.code == 400 and says in err.value.read().decode()
