@@ -108,17 +108,6 @@ def ledger(rules: tuple[ObligationRule, ...], provinces: tuple[str, ...],
     return out
 
 
-def ledger_totals(statuses: dict[tuple[str, str, str], Status], province: str) -> dict[str, int]:
-    """Counts by status of one province's obligations: the totals of its `obligations` row."""
-    out = {"owed": 0, "on_time": 0, "late": 0, "missing": 0, "pending": 0}
-    for (p, _kind, _period), status in statuses.items():
-        if p == province:
-            out["owed"] += 1
-            out[status] += 1
-    return out
-
-
-
 @dataclass(slots=True)
 class KindRecord:
     """One province's reporting record for one kind: counts by status and the periods late or missing."""

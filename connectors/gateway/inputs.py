@@ -34,6 +34,7 @@ from core import KIND_OF_SCHEMA, REPORT_TABLES, Hub, HubConfig, ObligationRule
 from core.history import FIRST_PERIOD, Input, history, periods_between
 from core.obligations import period_of
 from core.provenance import Provenance
+from schemas.kafka_config import Target, kafka_python_config
 from schemas.topics import KINDS, TopicNames
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class InputStore:
 class InputReader:
     """One daemon thread: reads the validated topics from offset 0 (and the rejected tail), live."""
 
-    def __init__(self, bootstrap: str, store: InputStore, names: TopicNames,
+    def __init__(self, bootstrap: Target, store: InputStore, names: TopicNames,
                  on_change: Callable[[], None] | None = None, rejected_tail: int = 2000) -> None:
         self.bootstrap = bootstrap
         self.store = store
@@ -152,9 +153,10 @@ class InputReader:
         from connectors.errors import ConnectorError
         from connectors.kafka_io import load_schema_history
 
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                 client_id="cshub-gateway-inputs", auto_offset_reset="earliest",
-                                 fetch_max_wait_ms=200, max_partition_fetch_bytes=4 * 1024 * 1024)
+        consumer = KafkaConsumer(**kafka_python_config(self.bootstrap, client_id="cshub-gateway-inputs", group_id=None,
+                                                       enable_auto_commit=False, auto_offset_reset="earliest",
+                                                       fetch_max_wait_ms=200,
+                                                       max_partition_fetch_bytes=4 * 1024 * 1024))
         try:
             ends: dict[TopicPartition, int] = {}
             next_refresh = 0.0

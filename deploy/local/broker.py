@@ -21,6 +21,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.errors import CshubError
+
 KAFKA_VERSION = "4.4.0"
 POM = Path(__file__).with_name("pom.xml")
 DEFAULT_CACHE = Path(os.environ.get("CSHUB_CACHE", Path.home() / ".cache" / "cshub"))
@@ -29,7 +31,7 @@ START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 
 
-class BrokerError(RuntimeError):
+class BrokerError(CshubError, RuntimeError):
     """The local broker could not be fetched, started or stopped; the message says why."""
 
 

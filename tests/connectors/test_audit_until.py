@@ -16,12 +16,12 @@ import pytest
 from kafka import KafkaProducer
 
 from connectors import auditor
-from connectors.admin import TopicPlan, ensure_topics
+from connectors.admin import ensure_topics
 from connectors.demo import DemoFeed, PublisherSink, run_feed
 from core import KIND_OF_SCHEMA, REPORT_TABLES, encode_row, obligation_rows, problems, row_values
 from cshub.commands.audit import parse_time
 from schemas import codec
-from schemas.topics import TopicNames
+from schemas.topics import TopicNames, TopicPlan
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVINCES = ["320000", "510000", "650000"]
@@ -59,7 +59,7 @@ def _cli(bootstrap: str, root: str, *extra: str, action: str = "replay") -> subp
 def demo_run(kafka_bootstrap: str) -> tuple[TopicNames, dict, int]:
     """A demo feed of three provinces on the broker, and the rows the worker would publish now (published)."""
     names = TopicNames(f"until-{uuid.uuid4().hex[:12]}")
-    ensure_topics(kafka_bootstrap, TopicPlan(validated_partitions=1, other_partitions=1).specs(names, PROVINCES))
+    ensure_topics(kafka_bootstrap, TopicPlan(names, tuple(PROVINCES), partitions=1).hub_specs())
     end = f"{dt.date.today():%Y-%m}"
     feed = DemoFeed(seed=7, months=24, province_codes=PROVINCES, end_period=auditor_end(end))
     sink = PublisherSink(kafka_bootstrap, names)

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from connectors.admin import TopicPlan, ensure_topics
+from connectors.admin import ensure_topics
 from connectors.auditor import AuditSetup
 from connectors.demo import DemoFeed, month_before
 from connectors.gateway import Gateway, GatewayConfig
@@ -42,7 +42,7 @@ from core import (
     rejection,
 )
 from schemas import codec
-from schemas.topics import TopicNames
+from schemas.topics import TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
 PROVINCES = ["110000", "320000", "370000", "440000", "510000", "540000", "620000", "650000"]
@@ -52,7 +52,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 def _fill_topics(bootstrap: str, names: TopicNames, feed: DemoFeed, now_ms: int) -> int:
     """What the worker would publish for the feed: validated records, rejections, rows, notifications."""
-    ensure_topics(bootstrap, TopicPlan(validated_partitions=2, other_partitions=1).specs(names, PROVINCES))
+    ensure_topics(bootstrap, TopicPlan(names, tuple(PROVINCES), partitions=2).hub_specs())
     hub = AuditSetup.default().hub()
     provinces = frozenset(hub.config.provinces)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
