@@ -57,7 +57,6 @@ from schemas.errors import CodecError
 from schemas.kafka_config import Target
 from schemas.topics import KINDS, NATIONAL_CODE, TABLES, TopicNames
 
-OBLIGATIONS_FILE = Path(reference.__file__).resolve().parent / "data" / "obligations.csv"
 RowKey = tuple[str, str]  # (table, province)
 SETTLE_MS = 10_000
 """How long after an input the worker may take to publish its effect (ms): rows of a province with inputs in
@@ -76,7 +75,7 @@ class AuditSetup:
     @classmethod
     def default(cls) -> AuditSetup:
         return cls(tuple(reference.provinces()), tuple(reference.policy_items()),
-                   OBLIGATIONS_FILE.read_text(encoding="utf-8"))
+                   reference.obligations_csv())
 
     def hub(self) -> Hub:
         config = HubConfig(provinces=self.provinces, policy_items=self.policy_items)

@@ -20,8 +20,9 @@ from typing import Any
 from core.config import HubConfig
 from core.hub import Hub
 from core.obligations import ObligationRule
-from core.rows import REPORT_TABLES, Row
+from core.rows import Row
 from core.tables import obligation_rows
+from schemas.tables import REPORT_TABLES
 
 Input = tuple[str, dict[str, Any], int, str, int, int]  # kind, record, ts_ms, topic, partition, offset
 RowKey = tuple[str, str]

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.reconcile import breach_changes
 from core.rows import MET_FLAGS, Row
+from schemas.topics import NATIONAL_CODE
 
 Notification = dict[str, Any]
 
@@ -83,7 +84,7 @@ def row_changes(table: str, old: Row | None, new: Row, event_ms: int) -> list[No
             event_ms, table=table, value=None if value is None else str(value),
             target=None if target is None else str(target)))
     out.extend(breach_changes(table, old, new, event_ms))
-    if table == "policy" and province != "000000":
+    if table == "policy" and province != NATIONAL_CODE:
         before = {i["code"]: i["completed"] for i in (old or {}).get("items", ())}
         for item in new["items"]:
             if item["completed"] and not before.get(item["code"]):

@@ -29,13 +29,13 @@ from connectors.gateway.inputs import InputReader, InputStore
 from connectors.gateway.reader import TableReader
 from connectors.gateway.snapshot import Change, Snapshot, jsonable
 from core import REPORT_TABLES, HubConfig, obligation_rules
+from schemas import reference
+from schemas.beijing import parse_ms, show_ms
 from schemas.kafka_config import Target
-from schemas.reference import DATA_DIR
 from schemas.topics import NATIONAL_CODE, TABLES, TopicNames
 
 log = logging.getLogger(__name__)
 
-OBLIGATIONS_FILE = DATA_DIR / "obligations.csv"
 STATIC = Path(str(resources.files("connectors.gateway").joinpath("static")))
 PUSH_INTERVAL_S = 0.25
 """Changes are batched for this long before one SSE event goes out, so a burst costs one redraw."""
@@ -48,7 +48,7 @@ TARGETS = {
     "big_city_care_pct": 80.0,
     "monthly_visit_pct": 100.0,
 }
-"""Default targets from DOMAIN.md, for the page's legend; the rows carry the targets the worker used."""
+"""Default targets from docs/domain.md, for the page's legend; the rows carry the targets the worker used."""
 
 
 @dataclass(frozen=True)
@@ -65,17 +65,15 @@ class GatewayConfig:
 
 
 def _reference() -> dict[str, Any]:
-    import csv
-
-    def rows(name: str) -> list[dict[str, str]]:
-        with resources.files("schemas").joinpath(f"data/{name}").open(encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
+    """What the page needs of the reference data, from its one reader (`schemas.reference`)."""
+    from dataclasses import asdict
 
     from core.provenance import NOT_FROM_REPORTS, TABLE_KINDS
     from core.reconcile import ADDITIVE
 
     explainable = {t: [f for f in ADDITIVE[t] if "[*]" not in f and f not in NOT_FROM_REPORTS] for t in TABLE_KINDS}
-    return {"provinces": rows("provinces.csv"), "policy_items": rows("policy_items.csv"),
+    return {"provinces": [asdict(p) for p in reference.provinces().values()],
+            "policy_items": [asdict(i) for i in reference.policy_items().values()],
             "national_code": NATIONAL_CODE, "tables": list(TABLES), "targets": TARGETS,
             "explainable": explainable}
 
@@ -85,24 +83,14 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _beijing(ms: int) -> str:
-    import datetime as dt
-
-    return f"{dt.datetime.fromtimestamp(ms / 1000, dt.timezone(dt.timedelta(hours=8))):%Y-%m-%d %H:%M}"
+    return show_ms(ms)[:16]
 
 
 def _moment(text: str) -> int:
-    import datetime as dt
-
-    if text.isdigit():
-        return int(text)
     try:
-        moment = dt.datetime.fromisoformat(text)
+        return parse_ms(text)
     except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"moment {text!r} is not a time: use ISO 8601 (2026-06-01T00:00, Beijing"
-                                      " time if no zone) or epoch ms") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    return int(moment.timestamp() * 1000)
+        raise web.HTTPBadRequest(text=f"moment: {exc}") from exc
 
 
 def _json(data: Any) -> web.Response:
@@ -145,7 +133,7 @@ class Gateway:
         self.config = config
         names = TopicNames(config.topic_root)
         self.snapshot = Snapshot(notifications_limit=config.notifications_limit)
-        self.store = InputStore(HubConfig.from_reference(), obligation_rules(OBLIGATIONS_FILE.read_text("utf-8")))
+        self.store = InputStore(HubConfig.from_reference(), obligation_rules(reference.obligations_csv()))
         self.reader = Readers(
             TableReader(config.bootstrap, self.snapshot, names=names, on_changes=self._on_changes_thread,
                         notifications_tail=config.notifications_limit),

@@ -23,6 +23,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from core import HubConfig, build_row, encode_row
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,7 @@ def only_env(**values: str) -> dict[str, str]:
 
 
 def count(bootstrap: str, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"))
     try:
         from kafka import TopicPartition
 
@@ -70,7 +71,7 @@ def test_topics_publish_subscribe_audit_and_demo_go_where_the_environment_says(
 
     created = cshub("topics", "create", env=env)
     assert created.returncode == 0, created.stdout + created.stderr
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"))
     try:
         topics = set(admin.list_topics())
     finally:
@@ -87,7 +88,7 @@ def test_topics_publish_subscribe_audit_and_demo_go_where_the_environment_says(
 
     row = build_row("coverage", "320000", {"urban_communities": 10, "urban_covered": 7, "rural_communities": 0,
                                            "rural_covered": 0}, HubConfig.from_reference(), {})
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"), acks="all")
     try:
         producer.send(names.national("coverage"), key=b"320000", value=encode_row("coverage", row)).get(timeout=30)
     finally:
@@ -133,3 +134,10 @@ def test_worker_and_run_go_where_the_environment_says(kafka_bootstrap: str, tmp_
         out, _ = run.communicate(timeout=60)
     assert "topics:    " in out and f"under '{names.root}'" in out, out
     assert "broker:" not in out, out
+
+
+def test_broker_status_looks_where_the_environment_says(tmp_path: Path) -> None:
+    port = free_port()
+    env = only_env(CSHUB_BROKER_HOME=str(tmp_path / "b"), CSHUB_BROKER_PORT=str(port))
+    status = cshub("broker", "status", env=env)
+    assert status.returncode == 3 and status.stdout.strip() == f"node 1 127.0.0.1:{port} stopped", status.stdout

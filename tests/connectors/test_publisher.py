@@ -21,6 +21,7 @@ from connectors.publisher import Publisher, ranges
 from connectors.readers import COLUMNS, read_rows
 from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
@@ -132,7 +133,7 @@ def test_excel_file_is_published(kafka_bootstrap: str, unique_name: Callable[[st
 
 
 def _end_offset(bootstrap: str, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"), request_timeout_ms=3000)
     try:
         return consumer.end_offsets([TopicPartition(topic, 0)])[TopicPartition(topic, 0)]
     finally:

@@ -12,12 +12,13 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from deploy.local.broker import BrokerError, LocalCluster
+from schemas.kafka_config import kafka_python_config
 
 pytestmark = pytest.mark.integration
 
 
 def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test"), acks="all")
     for value in values:
         producer.send(topic, value=value)
     producer.flush()
@@ -25,7 +26,8 @@ def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 
 def _read_all(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"), enable_auto_commit=False,
+                             consumer_timeout_ms=5000)
     tp = TopicPartition(topic, 0)
     consumer.assign([tp])
     consumer.seek_to_beginning(tp)
@@ -83,7 +85,7 @@ def test_three_node_cluster_replicates_and_survives_one_node_down(tmp_path: Path
     cluster = LocalCluster(tmp_path / "three", size=3, base_port=24292, heap="384m")
     cluster.start()
     try:
-        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+        admin = KafkaAdminClient(**kafka_python_config(cluster.bootstrap, client_id="cshub-test"))
         admin.create_topics([NewTopic("replicated", num_partitions=1, replication_factor=3,
                                       topic_configs={"min.insync.replicas": "2"})])
         admin.close()
