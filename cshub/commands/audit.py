@@ -75,9 +75,9 @@ def _explain(args: argparse.Namespace, names, target) -> int:
     found, stats = auditor.explain_kafka(target, names, args.table, args.province, field_name=args.field,
                                          until_ms=args.until)
     if args.format == "json":
-        from cshub.commands.subscribe import _plain
+        from schemas.jsonable import jsonable
 
-        print(json.dumps(_plain(found), ensure_ascii=False, indent=1))
+        print(json.dumps(jsonable(found), ensure_ascii=False, indent=1))
         return 0
     name = TableRow(args.table, args.province, {}, -1, 0).province_name
     when = "" if args.until is None else f" as of {_beijing(args.until)}"
