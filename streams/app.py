@@ -96,7 +96,7 @@ def build_app(settings: WorkerSettings) -> Any:
         stream_buffer_maxsize=STREAM_BUFFER_ENVELOPES,  # envelopes, each up to batch_max reports: bounded memory
         broker_max_poll_records=settings.batch_max,
         producer_acks=-1,  # every produced record on all in-sync replicas (min ISR 2 in a cluster)
-        producer_linger_ms=5,
+        producer_linger_ms=1,  # envelopes and rows: validated records and state go as explicit batches
         producer_max_batch_size=256 * 1024,
         consumer_max_fetch_size=4 * 1024 * 1024,
         # A topic missing from the metadata at a rebalance (just created, broker just started) is left
@@ -383,7 +383,7 @@ def build_app(settings: WorkerSettings) -> Any:
         return {**aggregator.published.rows, **(stage.published.rows if stage.active else {})}
 
     def health() -> dict[str, Any]:
-        ready = recovered() and aggregator.ready and not (stage.active and stage.needs_rebuild)
+        ready = recovered() and aggregator.ready and not (stage.active and stage.needs_rebuild) and ingress.running
         status = "crashed" if crashed else "ok" if ready else "recovering" if assignment["current"] else "starting"
         return {
             "status": status, "ready": status == "ok", "crashed": crashed,
