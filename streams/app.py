@@ -69,6 +69,7 @@ def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
 def build_app(settings: WorkerSettings) -> Any:
     """The Faust app with its agents, timers and web views. Importing faust happens here, not at import."""
     import faust
+    from faust.exceptions import ConsumerNotStarted
 
     names = TopicNames(settings.topic_root)
     provinces = list(reference.provinces(settings.provinces_file))
@@ -330,12 +331,13 @@ def build_app(settings: WorkerSettings) -> Any:
         """
         consumer = app.consumer
         try:
+            assigned = consumer.assignment()
             active = consumer._get_active_partitions()
             paused, buffered = consumer._paused_partitions, consumer._buffered_partitions
-        except AttributeError:
-            active, paused, buffered = set(), set(), set()
+        except (AttributeError, ConsumerNotStarted):  # starting: nothing assigned yet
+            return {}
         out = {}
-        for tp in sorted(consumer.assignment()):
+        for tp in sorted(assigned):
             if tp.topic not in sources:
                 continue
             highwater = consumer.highwater(tp)
@@ -359,11 +361,12 @@ def build_app(settings: WorkerSettings) -> Any:
             return
         consumer = app.consumer
         try:
+            assigned = consumer.assignment()
             active = consumer._get_active_partitions()
-        except AttributeError:
+        except (AttributeError, ConsumerNotStarted):
             return
         now = time.monotonic()
-        for tp in consumer.assignment():
+        for tp in assigned:
             if tp.topic not in sources or tp in active:
                 inactive_since.pop(tp, None)
                 continue
