@@ -40,7 +40,10 @@ def expected(records: list[tuple[str, dict[str, Any]]], provinces: list[str],
         urban = {r["community_code"] for r in in_service if r["area_type"] == "URBAN"}
         rural = {r["community_code"] for r in in_service if r["area_type"] == "RURAL"}
         sums[("coverage", p)] = {"urban_communities": ind["urban_communities"], "urban_covered": len(urban),
-                                 "rural_communities": ind["rural_communities"], "rural_covered": len(rural)}
+                                 "rural_communities": ind["rural_communities"], "rural_covered": len(rural),
+                                 # coverage is capped at 100 % per province (reconciliation rule; docs/domain.md)
+                                 "urban_capped": min(len(urban), ind["urban_communities"]),
+                                 "rural_capped": min(len(rural), ind["rural_communities"])}
         sums[("facilities", p)] = {
             **{s.lower(): sum(1 for r in fac if r["status"] == s)
                for s in ("PLANNED", "UNDER_CONSTRUCTION", "COMPLETED", "OPERATING")},
@@ -70,8 +73,8 @@ def expected(records: list[tuple[str, dict[str, Any]]], provinces: list[str],
         sums[(table, NATIONAL)] = nat
     for (table, _p), vals in sums.items():
         if table == "coverage":
-            vals["urban_coverage"] = _ratio(vals["urban_covered"], vals["urban_communities"])
-            vals["rural_coverage"] = _ratio(vals["rural_covered"], vals["rural_communities"])
+            vals["urban_coverage"] = _ratio(vals.pop("urban_capped"), vals["urban_communities"])
+            vals["rural_coverage"] = _ratio(vals.pop("rural_capped"), vals["rural_communities"])
         if table == "funding":
             vals["disbursement_rate"] = _ratio(int(vals["disbursed_yuan"] * 100), int(vals["allocated_yuan"] * 100))
     return sums
