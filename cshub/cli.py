@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "subscribe": "read national tables and notifications (ministries)",
     "audit": "replay the input topics and check the published tables (auditors)",
     "demo": "a seeded, realistic feed of the 31 provinces reporting month by month",
+    "security": "the hub's identities: passwords, SCRAM users and ACLs (init | apply | add-province | rotate | revoke)",
 }
 
 

@@ -149,3 +149,68 @@ def from_environment(environ: Mapping[str, str] = os.environ, *, principal: str 
     chosen = password_file or (Path(f) if (f := environ.get(PASSWORD_FILE_ENV)) else None)
     path = chosen or SecretStore(default_secrets_dir(environ)).path(name)
     return Credentials(name, read_password_file(path))
+
+
+ACCESS_REFUSED_EXIT = 77
+"""Exit code of a command the broker refused (authentication or authorization): sysexits' EX_NOPERM."""
+_SASL_FAILED, _TOPIC_DENIED, _GROUP_DENIED, _CLUSTER_DENIED = 58, 29, 30, 31
+
+
+class AccessRefused(CshubError):
+    """The broker refused who we are, or what we asked: one line saying who, what was refused, what to do."""
+
+    exit_code = ACCESS_REFUSED_EXIT
+
+
+def login_refused(principal: str, bootstrap: str) -> AccessRefused:
+    return AccessRefused(f"{principal} could not log in to {bootstrap}: wrong password or unknown user."
+                         f" Check CSHUB_PRINCIPAL and its password file (CSHUB_PASSWORD_FILE), or ask the hub's"
+                         f" administrator for new credentials (`cshub security rotate {principal}`)")
+
+
+def refused(exc: BaseException, principal: str | None, bootstrap: str, action: str) -> AccessRefused | None:
+    """An AccessRefused for a kafka-python or aiokafka authentication/authorization error, else None.
+
+    `action` says what was attempted in words, e.g. "write to cshub.in.110000.facility".
+    """
+    who = principal or "an anonymous client"
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    if code == _SASL_FAILED or "SaslAuthenticationFailed" in text:
+        return login_refused(who, bootstrap)
+    if code in (_TOPIC_DENIED, _GROUP_DENIED, _CLUSTER_DENIED) or "AuthorizationFailed" in text:
+        return AccessRefused(f"the broker refused {who} to {action}: its role does not allow it."
+                             f" Use the principal whose role does (`cshub security list` shows each role's rights),"
+                             f" or ask the hub's administrator")
+    return None
+
+
+def check_login(bootstrap: str, credentials: Credentials | None, timeout_s: float = 10.0) -> None:
+    """Raise AccessRefused at once when the broker refuses this login.
+
+    kafka-python retries a refused login for its whole bootstrap timeout (30 s) and then reports only
+    "Unable to bootstrap"; one aiokafka connection to a bootstrap server answers in well under a second
+    with the broker's real verdict. An unreachable broker is left to the caller's own error path.
+    """
+    if credentials is None:
+        return
+    import asyncio
+
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import KafkaError, SaslAuthenticationFailed
+
+    async def probe(host: str, port: int) -> bool:
+        conn = await asyncio.wait_for(create_conn(host, port, request_timeout_ms=int(timeout_s * 1000),
+                                                  **credentials.aiokafka()), timeout_s)
+        conn.close()
+        return True
+
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            if asyncio.run(probe(host.strip("[]") or "127.0.0.1", int(port))):
+                return
+        except SaslAuthenticationFailed:
+            raise login_refused(credentials.principal, bootstrap) from None
+        except (OSError, TimeoutError, KafkaError, ValueError):
+            continue
