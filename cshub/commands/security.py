@@ -17,6 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from schemas.credentials import SecretStore
+    from schemas.principals import Principal
+    from schemas.topics import TopicNames
 
 HELP = "the hub's identities: passwords, SCRAM users and ACLs (init | apply | add-province | rotate | revoke | list)"
 
@@ -37,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="folder for the strimzi YAML files")
 
 
-def _store(args: argparse.Namespace):  # noqa: ANN202 - SecretStore, imported lazily
+def _store(args: argparse.Namespace) -> SecretStore:
     from schemas.credentials import SECRETS_DIR_ENV, SecretStore
 
     folder = args.secrets or (Path(os.environ[SECRETS_DIR_ENV]) if os.environ.get(SECRETS_DIR_ENV) else None)
@@ -74,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
                   f" created, {report.acls_present} already there; visible on every node")
             return 0
         if not args.name:
-            print(f"cshub security {args.action}: name the {'province code' if args.action == 'add-province' else 'principal'}")
+            what = "province code" if args.action == "add-province" else "principal"
+            print(f"cshub security {args.action}: name the {what}")
             return 1
         if args.action == "add-province":
             principal = province_principal(args.name)
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _list(everyone: dict, names, app_id: str) -> int:  # noqa: ANN001 - TopicNames, imported lazily
+def _list(everyone: dict[str, Principal], names: TopicNames, app_id: str) -> int:
     from schemas.principals import grants
 
     for p in everyone.values():
@@ -129,7 +136,7 @@ def _list(everyone: dict, names, app_id: str) -> int:  # noqa: ANN001 - TopicNam
     return 0
 
 
-def _strimzi(everyone: dict, names, app_id: str, out: Path | None) -> int:  # noqa: ANN001
+def _strimzi(everyone: dict[str, Principal], names: TopicNames, app_id: str, out: Path | None) -> int:
     import yaml
 
     from deploy.strimzi import kafka_cluster, kafka_users
