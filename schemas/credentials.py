@@ -197,7 +197,7 @@ def check_login(bootstrap: str, credentials: Credentials | None, timeout_s: floa
     import asyncio
 
     from aiokafka.conn import create_conn
-    from aiokafka.errors import KafkaError, SaslAuthenticationFailed
+    from aiokafka.errors import KafkaError, SaslAuthenticationFailed, UnsupportedSaslMechanismError
 
     async def probe(host: str, port: int) -> bool:
         conn = await asyncio.wait_for(create_conn(host, port, request_timeout_ms=int(timeout_s * 1000),
@@ -212,5 +212,8 @@ def check_login(bootstrap: str, credentials: Credentials | None, timeout_s: floa
                 return
         except SaslAuthenticationFailed:
             raise login_refused(credentials.principal, bootstrap) from None
+        except UnsupportedSaslMechanismError:
+            raise AccessRefused(f"{server} does not take {MECHANISM} logins: it is not a client port of the hub's"
+                                " brokers; check CSHUB_BOOTSTRAP") from None
         except (OSError, TimeoutError, KafkaError, ValueError):
             continue
