@@ -57,10 +57,13 @@ class Credentials:
 
 
 def _check_owner_only(path: Path) -> None:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CredentialsError(f"{path} is readable by others (mode {stat.S_IMODE(mode):o}); a password file must be"
-                               f" owner-only: chmod 600 {path}")
+    """Our own password files must be owner-only. A file someone else owns (a Kubernetes Secret mounted by
+    the kubelet as root, readable to the pod through its fsGroup) must at least not be world-readable."""
+    info = path.stat()
+    ours = info.st_uid == os.geteuid()
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO if ours else stat.S_IRWXO):
+        raise CredentialsError(f"{path} is readable by others (mode {stat.S_IMODE(info.st_mode):o}); a password file"
+                               f" must be owner-only: chmod 600 {path}")
 
 
 def read_password_file(path: Path) -> str:
