@@ -105,7 +105,7 @@ class SecretStore:
         except FileExistsError:
             return False
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
+            fh.write(secrets.token_hex(32))  # no newline: Kafka's DirectoryConfigProvider reads files verbatim
         return True
 
     def rotate(self, principal: str) -> None:
@@ -114,7 +114,7 @@ class SecretStore:
         tmp = self.folder / f".{principal}{PASSWORD_SUFFIX}.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
+            fh.write(secrets.token_hex(32))  # no newline: Kafka's DirectoryConfigProvider reads files verbatim
         tmp.replace(self.path(principal))
 
     def remove(self, principal: str) -> bool:

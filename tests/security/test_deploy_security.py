@@ -84,3 +84,52 @@ def test_every_hub_pod_names_a_principal_and_mounts_its_own_secret() -> None:
                 assert env["CSHUB_PASSWORD_FILE"].startswith(mounts["credentials"]["mountPath"])
                 pods += 1
     assert pods == 3  # worker, gateway, topics job
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "deploy" / "compose" / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def test_compose_brokers_speak_only_sasl_and_deny_by_default() -> None:
+    services = _compose()["services"]
+    for name in ("kafka-1", "kafka-2", "kafka-3"):
+        env = {k: str(v) for k, v in services[name]["environment"].items()}
+        protocols = dict(x.split(":") for x in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        assert set(protocols.values()) == {"SASL_PLAINTEXT"}, f"{name}: an unauthenticated listener"
+        assert env["KAFKA_LISTENER_NAME_CONTROLLER_SASL_ENABLED_MECHANISMS"] == "PLAIN"
+        assert env["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] == "PLAIN"  # the default would be GSSAPI
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+        assert "ANONYMOUS" not in env["KAFKA_SUPER_USERS"]
+        assert set(env["KAFKA_SUPER_USERS"].split(";")) == {"User:cshub-admin", "User:cshub-broker",
+                                                             "User:cshub-controller"}
+        for key, value in env.items():
+            if "JAAS" in key and "password=" in value:
+                # compose writes $ as $$
+                assert all(p.startswith('"$${dir:') for p in value.split("password=")[1:]), f"{key}: inline password"
+        mounts = {m["target"]: m for m in services[name]["volumes"] if isinstance(m, dict)}
+        assert mounts["/run/cshub-secrets"]["volume"] == {"subpath": "kafka"}
+        assert services[name]["entrypoint"][-1] == "/opt/cshub/kafka-start.sh"
+    assert (ROOT / "deploy" / "compose" / "kafka-start.sh").exists()
+
+
+def test_compose_hub_services_each_log_in_as_their_own_principal() -> None:
+    services = _compose()["services"]
+    everyone = principals()
+    expected = {"topics": "cshub-admin", "worker-1": "hub-worker", "worker-2": "hub-worker", "gateway": "gateway",
+                "demo": "cshub-admin"}
+    for name, principal in expected.items():
+        svc = services[name]
+        assert svc["environment"]["CSHUB_PRINCIPAL"] == principal and principal in everyone
+        (mount,) = [m for m in svc["volumes"] if isinstance(m, dict) and m["source"] == "secrets"]
+        assert mount["read_only"] is True and mount["volume"]["subpath"] == f"by-principal/{principal}", name
+        assert svc["environment"]["CSHUB_PASSWORD_FILE"].startswith(mount["target"])
+    assert services["security"]["command"][:2] == ["security", "apply"]
+    assert "security init" in services["secrets"]["command"][0]
+
+
+def test_the_start_script_keeps_passwords_out_of_argv() -> None:
+    script = (ROOT / "deploy" / "compose" / "kafka-start.sh").read_text(encoding="utf-8")
+    assert "java @/tmp/format.args" in script and "umask 077" in script
+    assert "--add-scram" in script and "rm -f /tmp/format.args" in script
