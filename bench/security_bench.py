@@ -1,0 +1,140 @@
+"""What authentication costs: the same work through a secured and an open local broker, in one run.
+
+Starts two brokers side by side (LocalCluster, data in a /tmp folder): one secured as `make run` is
+(SCRAM-SHA-512 over SASL_PLAINTEXT, StandardAuthorizer, ACLs from the principals file), one open (the
+old PLAINTEXT broker). Rounds alternate between them, so both see the same machine load. Each round:
+
+- login: a fresh producer's first acknowledged record (connect, SASL handshake and SCRAM proof on the
+  secured one, metadata, producer id);
+- produce: --records inbound reports (~300 bytes, acks=all, idempotent) as a province (its own ACLs);
+- consume: the same records read back by the auditor (manual assignment, READ ACL on the prefix).
+
+Prints medians per broker and the ratio secured / open, with the load average (other engineers share
+this machine). The worker's cost is in the same ratio: its traffic is produce + consume (README).
+
+Usage: .venv/bin/python bench/security_bench.py [--records 200000] [--rounds 3] [--port 39096]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+from connectors.security import apply_security
+from deploy.local.broker import LocalCluster
+from schemas.principals import principals
+from schemas.topics import TopicNames
+
+PROVINCE = "320000"
+
+
+def client_config(cluster: LocalCluster, principal: str) -> dict[str, Any]:
+    auth = cluster.secrets.credentials(principal).kafka_python() if cluster.secure else {}
+    return {"bootstrap_servers": cluster.bootstrap, **auth}
+
+
+def prepare(cluster: LocalCluster, names: TopicNames) -> str:
+    topic = names.inbound(PROVINCE, "facility")
+    admin_auth = client_config(cluster, "cshub-admin")
+    if cluster.secure:
+        everyone = principals()
+        for name in everyone:
+            cluster.secrets.ensure(name)
+        admin = cluster.admin_credentials()
+        assert admin is not None
+        apply_security(cluster.bootstrap, admin, cluster.secrets, everyone, names, f"{names.root}-worker")
+    client = KafkaAdminClient(**admin_auth)
+    client.create_topics([NewTopic(topic, 1, 1)])
+    client.close()
+    return topic
+
+
+def login_s(cluster: LocalCluster, topic: str) -> float:
+    t0 = time.perf_counter()
+    producer = KafkaProducer(**client_config(cluster, f"province-{PROVINCE}"), acks="all")
+    producer.send(topic, key=b"login", value=b"x").get(timeout=30)
+    elapsed = time.perf_counter() - t0
+    producer.close(5)
+    return elapsed
+
+
+def produce_s(cluster: LocalCluster, topic: str, n: int) -> float:
+    producer = KafkaProducer(**client_config(cluster, f"province-{PROVINCE}"), acks="all", enable_idempotence=True,
+                             linger_ms=20, batch_size=256 * 1024)
+    producer.send(topic, key=b"warm", value=b"x").get(timeout=30)  # connection and producer id outside the timing
+    value = os.urandom(300)
+    t0 = time.perf_counter()
+    for i in range(n):
+        producer.send(topic, key=f"r{i}".encode(), value=value)
+    producer.flush(120)
+    elapsed = time.perf_counter() - t0
+    producer.close(5)
+    return elapsed
+
+
+def consume_s(cluster: LocalCluster, topic: str) -> tuple[float, int]:
+    consumer = KafkaConsumer(**client_config(cluster, "auditor-cnao"), group_id=None, enable_auto_commit=False,
+                             max_poll_records=10_000, fetch_max_bytes=64 * 1024 * 1024,
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    end = consumer.end_offsets([tp])[tp]
+    consumer.seek_to_beginning(tp)
+    got = 0
+    t0 = time.perf_counter()
+    while consumer.position(tp) < end:
+        for batch in consumer.poll(timeout_ms=1000).values():
+            got += len(batch)
+    elapsed = time.perf_counter() - t0
+    consumer.close()
+    return elapsed, got
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("CSHUB_BENCH_PORT", "39096")),
+                        help="client port of the secured broker; the open one uses port+2 (each takes two ports)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cshub-security-bench-"))
+    clusters = {"secured": LocalCluster(tmp / "secured", base_port=args.port),
+                "open": LocalCluster(tmp / "open", base_port=args.port + 2, secure=False)}
+    results: dict[str, dict[str, list[float]]] = {k: {"login_ms": [], "produce_rps": [], "consume_rps": []}
+                                                  for k in clusters}
+    try:
+        topics = {}
+        for label, cluster in clusters.items():
+            cluster.start()
+            topics[label] = prepare(cluster, TopicNames(f"bench{label}"))
+        for _ in range(args.rounds):
+            for label, cluster in clusters.items():
+                r = results[label]
+                r["login_ms"].append(login_s(cluster, topics[label]) * 1000)
+                r["produce_rps"].append(args.records / produce_s(cluster, topics[label], args.records))
+                seconds, got = consume_s(cluster, topics[label])
+                r["consume_rps"].append(got / seconds)
+    finally:
+        for cluster in clusters.values():
+            cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    load = os.getloadavg()
+    print(f"{args.records} records x {args.rounds} rounds per broker; load average {load[0]:.2f} {load[1]:.2f}"
+          f" {load[2]:.2f} on {os.cpu_count()} cores")
+    print(f"{'':14}{'secured':>12}{'open':>12}{'secured/open':>14}")
+    for metric in ("login_ms", "produce_rps", "consume_rps"):
+        sec, opn = (statistics.median(results[k][metric]) for k in ("secured", "open"))
+        print(f"{metric:14}{sec:12.1f}{opn:12.1f}{sec / opn:14.3f}")
+
+
+if __name__ == "__main__":
+    main()
