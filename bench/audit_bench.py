@@ -31,11 +31,11 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from connectors import auditor
-from connectors.admin import TopicPlan, ensure_topics
+from connectors.admin import ensure_topics
 from connectors.kafka_io import FAST_FETCH
 from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec, reference, samples
-from schemas.topics import TopicNames
+from schemas.topics import TopicNames, TopicPlan
 
 
 def _produce_one(args: tuple[str, str, list[str], int, int, int]) -> int:
@@ -144,8 +144,8 @@ def main() -> int:
     try:
         for size in args.sizes:
             names = TopicNames(f"bench{size}")
-            ensure_topics(bootstrap, TopicPlan(validated_partitions=1, other_partitions=1)
-                          .specs(names, sorted(reference.provinces()), tables=()))
+            ensure_topics(bootstrap, TopicPlan(names, tuple(sorted(reference.provinces())), partitions=1)
+                          .hub_specs(tables=()))
             started = time.perf_counter()
             produced = produce(bootstrap, names, size, args.keys)
             print(f"\n== {produced:,} reports over {args.keys:,} report ids, 93 inbound topics"

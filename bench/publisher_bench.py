@@ -24,13 +24,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from connectors.admin import TopicPlan, ensure_topics
+from connectors.admin import ensure_topics
 from connectors.fixtures import facility_rows, write_facility_csv
 from connectors.publisher import Publisher, check_rows
 from connectors.readers import COLUMNS, read_rows
 from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec
-from schemas.topics import TopicNames
+from schemas.topics import TopicNames, TopicPlan
 
 PROVINCE = "320000"
 
@@ -88,7 +88,7 @@ def main() -> int:
             def go() -> int:
                 run_no[0] += 1
                 names = TopicNames(f"pubbench{run_no[0]}")
-                ensure_topics(bootstrap, TopicPlan().specs(names, [PROVINCE], ("facility",), tables=()))
+                ensure_topics(bootstrap, TopicPlan(names, (PROVINCE,)).hub_specs(("facility",), tables=()))
                 with Publisher(bootstrap, PROVINCE, names=names) as publisher:
                     result = publisher.publish("facility", read_rows(path, "facility"))
                 if not result.complete or result.acknowledged != args.rows:

@@ -1,84 +1,38 @@
-"""Create the hub's topics, idempotently, under one TopicNames root.
+"""Put the topic plan (`schemas.topics.TopicPlan`) onto a cluster, and say where a cluster differs from it.
 
-Why a module of its own: the publisher, the worker and the tests all need the same topics with the
-same settings (compacted national tables and schema history), and creating them twice must be
-harmless. A topic that already exists is left as it is (its partitions are not changed).
+The one place that creates the hub's topics: `cshub topics create`, `cshub run`, `cshub worker` (before the
+Faust app starts, so Faust never auto-creates a topic with its own defaults), compose and k8s (through
+`cshub topics create`) and the tests. Creation is idempotent; a topic that already exists is left as it is
+(its partitions are never changed), and `check` says how it differs from the plan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from connectors.errors import ConnectorError
-from schemas.topics import KINDS, TABLES, Kind, TopicNames
-
-COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "600000"}
-"""National tables and the schema history: the latest value per key is the content."""
+from connectors.errors import BrokerUnreachable, ConnectorError, TopicPlanMismatch
+from schemas.kafka_config import Target, connection, kafka_python_config
+from schemas.topics import CHECKED_CONFIGS, TopicDifference, TopicSpec, TopicState, differences
 
 
-@dataclass(frozen=True)
-class TopicSpec:
-    """One topic to create: its name, partitions, replication and topic configs."""
-
-    name: str
-    partitions: int
-    replication: int
-    configs: dict[str, str] = field(default_factory=dict)
+def _admin(target: Target, timeout_ms: int) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(**kafka_python_config(target, client_id="cshub-admin", request_timeout_ms=timeout_ms))
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnreachable(connection(target), exc) from exc
 
 
-@dataclass(frozen=True)
-class TopicPlan:
-    """How many partitions each family of hub topics gets.
-
-    Inbound topics are one per province and kind, so one partition keeps each province's reports in
-    order; validated topics are keyed by province and spread over `validated_partitions`.
-    """
-
-    inbound_partitions: int = 1
-    validated_partitions: int = 6
-    national_partitions: int = 1
-    other_partitions: int = 3
-    replication: int = 1
-
-    def specs(self, names: TopicNames, provinces: Iterable[str], kinds: Sequence[Kind] = KINDS,
-              tables: Sequence[str] = TABLES) -> list[TopicSpec]:
-        """Every hub topic for these provinces, kinds and tables."""
-        provinces = list(provinces)
-        r = self.replication
-        specs = [TopicSpec(names.inbound(p, k), self.inbound_partitions, r) for p in provinces for k in kinds]
-        specs += [TopicSpec(names.validated(k), self.validated_partitions, r) for k in kinds]
-        specs.append(TopicSpec(names.rejected, self.other_partitions, r))
-        specs += [TopicSpec(names.national(t), self.national_partitions, r, dict(COMPACTED)) for t in tables]
-        specs.append(TopicSpec(names.national_parts, 1, r, dict(COMPACTED)))  # one partition: one national stage
-        specs.append(TopicSpec(names.notifications, self.other_partitions, r))
-        specs += [TopicSpec(names.feedback(p), 1, r) for p in provinces]
-        specs.append(TopicSpec(names.schemas, 1, r, dict(COMPACTED)))
-        return specs
-
-
-def all_provinces() -> list[str]:
-    """Province codes from the reference data (schemas/data/provinces.csv)."""
-    import csv
-    from importlib import resources
-
-    with resources.files("schemas").joinpath("data/provinces.csv").open(encoding="utf-8") as fh:
-        return [row["code"] for row in csv.DictReader(fh)]
-
-
-def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec], *, timeout_ms: int = 30_000) -> list[str]:
+def ensure_topics(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int = 30_000) -> list[str]:
     """Create every topic in `specs` that does not exist yet; return the names it created.
 
-    Idempotent: existing topics are left alone, so two processes (or the worker) may race safely.
+    Idempotent: existing topics are left alone, so two processes (or two workers) may race safely.
     """
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="cshub-admin", request_timeout_ms=timeout_ms)
-    except (KafkaError, OSError) as exc:
-        raise ConnectorError(f"cannot reach Kafka at {bootstrap}: {exc}; is the broker running"
-                             " (`cshub broker status`)?") from exc
+    admin = _admin(target, timeout_ms)
     try:
         existing = set(admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
@@ -94,11 +48,79 @@ def ensure_topics(bootstrap: str, specs: Sequence[TopicSpec], *, timeout_ms: int
                     created.append(topic["name"])
                 elif code != TopicAlreadyExistsError.errno:
                     raise ConnectorError(f"cannot create topic {topic['name']}: error {code}"
-                                         f" {topic.get('error_message') or ''}".rstrip())
+                                         f" {topic.get('error_message') or ''}".rstrip(),
+                                         "check the broker's log and that this client may create topics")
         if created:
             admin.wait_for_topics(created, timeout_ms=timeout_ms)
         return created
     except KafkaError as exc:
-        raise ConnectorError(f"creating topics on {bootstrap} failed: {exc}") from exc
+        raise ConnectorError(f"creating topics on {connection(target)} failed: {exc}",
+                             "check that the broker is up (`cshub broker status`)") from exc
     finally:
         admin.close()
+
+
+def describe(target: Target, names: Sequence[str], *, timeout_ms: int = 30_000) -> dict[str, TopicState]:
+    """What the broker has of these topics (absent ones are left out): partitions, replication, checked configs."""
+    admin = _admin(target, timeout_ms)
+    try:
+        existing = set(admin.list_topics())
+        present = [n for n in names if n in existing]
+        out: dict[str, TopicState] = {}
+        for start in range(0, len(present), 100):
+            chunk = present[start:start + 100]
+            configs = _configs(admin, chunk)
+            for topic in admin.describe_topics(chunk):
+                name, parts = topic["name"], topic["partitions"]
+                replication = max((len(p["replica_nodes"]) for p in parts), default=0)
+                out[name] = TopicState(name, len(parts), replication, configs.get(name, {}))
+        return out
+    except KafkaError as exc:
+        raise ConnectorError(f"reading topic metadata from {connection(target)} failed: {exc}",
+                             "check that the broker is up (`cshub broker status`)") from exc
+    finally:
+        admin.close()
+
+
+def _configs(admin: KafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+    """The values of `CHECKED_CONFIGS` of each topic (defaults included)."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, t, configs=None) for t in topics]
+    found = admin.describe_configs(resources, config_filter="all")
+    out: dict[str, dict[str, str]] = {}
+    for name, entries in found.get("topic", {}).items():
+        out[name] = {k: str(v["value"]) for k, v in entries.items() if k in CHECKED_CONFIGS}
+    return out
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    """The plan against the broker: what it has of the planned topics, which are missing, how the rest differ."""
+
+    states: dict[str, TopicState]
+    missing: list[str]
+    differences: list[TopicDifference]
+
+    @property
+    def blocking(self) -> list[TopicDifference]:
+        return [d for d in self.differences if d.blocking]
+
+
+def check(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int = 30_000) -> PlanCheck:
+    """Compare the broker's topics with the plan."""
+    states = describe(target, [s.name for s in specs], timeout_ms=timeout_ms)
+    missing = [s.name for s in specs if s.name not in states]
+    found = [d for s in specs if s.name in states for d in differences(s, states[s.name])]
+    return PlanCheck(states, missing, found)
+
+
+def ensure_plan(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int = 30_000) -> list[str]:
+    """Create the missing topics, then refuse (TopicPlanMismatch) when an existing one differs from the plan.
+
+    What the worker runs before Faust starts: with a validated topic whose partitions differ from the
+    state table's, Faust's agent dies (`PartitionsMismatch`) while the process lives on.
+    """
+    created = ensure_topics(target, specs, timeout_ms=timeout_ms)
+    result = check(target, specs, timeout_ms=timeout_ms)
+    if result.blocking:
+        raise TopicPlanMismatch(result.blocking)
+    return created

@@ -37,18 +37,20 @@ from connectors.archive import Manifest, embedded_schemas, read_file
 from connectors.errors import ConnectorError
 from connectors.kafka_io import FAST_FETCH, load_schema_history, make_consumer, partitions_of, read_to_end
 from core import (
-    KIND_OF_SCHEMA,
     REPORT_TABLES,
     Hub,
     HubConfig,
+    Rejected,
+    Source,
+    decide,
     encode_row,
     obligation_rows,
     obligation_rules,
-    problems,
     row_values,
 )
 from schemas import codec, reference, registry
 from schemas.errors import CodecError
+from schemas.kafka_config import Target
 from schemas.topics import KINDS, NATIONAL_CODE, TABLES, TopicNames
 
 OBLIGATIONS_FILE = Path(reference.__file__).resolve().parent / "data" / "obligations.csv"
@@ -113,43 +115,27 @@ class Replayer:
         self.until_ms = until_ms
         self.province_set = frozenset(setup.provinces)
         self.stats = ReplayStats()
-        self._where: dict[str, tuple[str, str] | None] = {}
 
     def feed(self, records: Iterable[Raw]) -> None:
         hub, stats, until = self.hub, self.stats, self.until_ms
-        where_cache = self._where
+        names, provinces = self.names, self.province_set
         for topic, partition, offset, ts, value in records:
             stats.records += 1
             if until is not None and ts > until:
                 stats.after_until += 1
                 continue
-            if topic in where_cache:
-                where = where_cache[topic]
-            else:
-                where = self.names.parse_inbound(topic)
-                if where is not None and where[0] not in self.province_set:
-                    where = None
-                where_cache[topic] = where
-            if where is None:
-                stats.rejected["unknown_topic"] += 1
+            decision = decide(Source(topic, partition, offset, None, ts), value, names, provinces)
+            if isinstance(decision, Rejected):
+                stats.rejected[decision.reason] += 1
                 continue
-            try:
-                decoded = codec.decode(value or b"")
-            except CodecError as exc:
-                stats.rejected[exc.reason] += 1
-                continue
-            found = problems(where[0], where[1], decoded.name, decoded.value, self.province_set)
-            if found:
-                stats.rejected[found[0].reason] += 1
-                continue
-            hub.apply(KIND_OF_SCHEMA[decoded.name], decoded.value, ts, topic, partition, offset)
+            hub.apply(decision.kind, decision.record, ts, topic, partition, offset)
             stats.applied += 1
 
 
 # ---- sources -------------------------------------------------------------------------------------
 
 
-def kafka_records(bootstrap: str, partitions: list[tuple[str, int]]) -> Iterator[Raw]:
+def kafka_records(bootstrap: Target, partitions: list[tuple[str, int]]) -> Iterator[Raw]:
     """Every record of these partitions, from the earliest offset to the end offsets taken at the start.
 
     All partitions are assigned at once, so fetches overlap with decoding; the client buffers at most
@@ -184,7 +170,7 @@ class ReplayJob:
     until_ms: int | None
     provinces: tuple[str, ...]
     schemas: tuple[str, ...]
-    bootstrap: str | None = None
+    bootstrap: Target | None = None
     partitions: tuple[tuple[str, int], ...] = ()
     archive: str | None = None
     files: tuple[tuple[str, int, str], ...] = ()
@@ -255,7 +241,7 @@ def _learned_schemas() -> tuple[str, ...]:
     return tuple(sv.schema_json for sv in registry.default_registry().all() if sv.version == registry.LEARNED_VERSION)
 
 
-def replay_kafka(bootstrap: str, names: TopicNames, *, setup: AuditSetup | None = None, until_ms: int | None = None,
+def replay_kafka(bootstrap: Target, names: TopicNames, *, setup: AuditSetup | None = None, until_ms: int | None = None,
                  workers: int = 2) -> tuple[Hub, ReplayStats]:
     """Replay every inbound topic of the configured provinces from Kafka; (merged Hub, stats)."""
     setup = setup or AuditSetup.default()
@@ -332,7 +318,7 @@ def _latest_rows(records: Iterable[tuple[str, bytes | None, bytes | None, int]],
     return out
 
 
-def published_from_kafka(bootstrap: str, names: TopicNames, tables: Iterable[str] = TABLES,
+def published_from_kafka(bootstrap: Target, names: TopicNames, tables: Iterable[str] = TABLES,
                          until_ms: int | None = None) -> dict[RowKey, dict[str, Any]]:
     """The published national rows: latest per (table, province), at or before `until_ms` if given."""
     consumer = make_consumer(bootstrap, client_id="cshub-auditor-tables")
@@ -433,7 +419,7 @@ def _order(key: RowKey) -> tuple[int, str, int, str]:
 # ---- export ------------------------------------------------------------------------------------------
 
 
-def export(bootstrap: str, names: TopicNames, folder: Path, *, max_records_per_file: int = 500_000) -> Manifest:
+def export(bootstrap: Target, names: TopicNames, folder: Path, *, max_records_per_file: int = 500_000) -> Manifest:
     """Write every hub topic under the root to Avro container files plus `manifest.json` (streaming)."""
     from connectors.archive import MANIFEST, PartitionEntry, now_iso, write_partition
 
@@ -456,6 +442,6 @@ def export(bootstrap: str, names: TopicNames, folder: Path, *, max_records_per_f
                 entries.append(entry)
     finally:
         consumer.close()
-    manifest = Manifest(names.root, now_iso(), bootstrap, entries)
+    manifest = Manifest(names.root, now_iso(), str(bootstrap), entries)
     (folder / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     return manifest

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from schemas.kafka_config import Target, kafka_python_config
 from schemas.reference import policy_items, provinces
 from schemas.topics import Kind, TopicNames
 
@@ -428,19 +429,19 @@ class PublisherSink:
     provincial system that skips our publisher would send them.
     """
 
-    def __init__(self, bootstrap: str, names: TopicNames) -> None:
+    def __init__(self, bootstrap: Target, names: TopicNames) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
-        from connectors.errors import ConnectorError
+        from connectors.errors import BrokerUnreachable
         from connectors.publisher import Publisher
 
         self.names = names
         try:
-            self._producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="cshub-demo", acks="all",
+            self._producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-demo"), acks="all",
                                            enable_idempotence=True, linger_ms=20, batch_size=256 * 1024)
         except (KafkaError, OSError) as exc:
-            raise ConnectorError(f"demo feed: cannot reach Kafka at {bootstrap}: {exc}") from exc
+            raise BrokerUnreachable(bootstrap, exc) from exc
         self._publishers: dict[str, Publisher] = {}
         self._publisher_cls = Publisher
         self.rejected_locally = 0

@@ -13,8 +13,9 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from connectors.errors import ConnectorError
+from connectors.errors import BrokerUnreachable, ConnectorError
 from schemas import registry
+from schemas.kafka_config import Target, kafka_python_config
 
 FAST_FETCH: dict[str, Any] = {
     "max_partition_fetch_bytes": 8 * 1024 * 1024,
@@ -29,16 +30,14 @@ already check it); the auditor's throughput depends on them (bench/audit_bench.p
 Client-side buffering is bounded by the partitions assigned at once times max_partition_fetch_bytes."""
 
 
-def make_consumer(bootstrap: str, *, client_id: str = "cshub-reader", **overrides: Any) -> KafkaConsumer:
+def make_consumer(bootstrap: Target, *, client_id: str = "cshub-reader", **overrides: Any) -> KafkaConsumer:
     """A consumer without a group (no commits, no rebalances) for manual assignment."""
-    config: dict[str, Any] = {"bootstrap_servers": bootstrap, "client_id": client_id, "group_id": None,
-                              "enable_auto_commit": False, "auto_offset_reset": "earliest",
-                              "request_timeout_ms": 30_000, **overrides}
+    config = kafka_python_config(bootstrap, client_id=client_id, group_id=None, enable_auto_commit=False,
+                                 auto_offset_reset="earliest", request_timeout_ms=30_000, **overrides)
     try:
         return KafkaConsumer(**config)
     except (KafkaError, OSError) as exc:
-        raise ConnectorError(f"cannot reach Kafka at {bootstrap}: {exc}; is the broker running"
-                             " (`cshub broker status`)?") from exc
+        raise BrokerUnreachable(bootstrap, exc) from exc
 
 
 def partitions_of(consumer: KafkaConsumer, topic: str, *, wait_s: float = 10.0,
@@ -101,7 +100,7 @@ def read_to_end(consumer: KafkaConsumer, partitions: list[TopicPartition], *,
                 consumer.pause(tp)
 
 
-def load_schema_history(bootstrap: str, schemas_topic: str, consumer: KafkaConsumer | None = None) -> int:
+def load_schema_history(bootstrap: Target, schemas_topic: str, consumer: KafkaConsumer | None = None) -> int:
     """Register every writer schema on the compacted schemas topic with the codec's registry.
 
     Returns how many schema records were read; a missing topic counts as none (the repo's files remain).

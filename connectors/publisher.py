@@ -23,10 +23,11 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from connectors.errors import ConnectorError
+from connectors.errors import BrokerUnreachable
 from connectors.readers import ROW_ERROR, RowRecord, column_of
 from connectors.validation import RowProblem, validate_record
 from schemas import codec, registry
+from schemas.kafka_config import Target, kafka_python_config
 from schemas.topics import Kind, TopicNames
 
 SCHEMA_NAMES: dict[str, str] = {"facility": "FacilityReport", "funding": "FundingReport", "policy": "PolicyReport"}
@@ -123,7 +124,7 @@ class Publisher:
     """Publishes one province's reports. Use as a context manager, or call `close()`.
 
     Args:
-        bootstrap: Kafka bootstrap servers.
+        bootstrap: the cluster (`schemas.kafka_config`: a KafkaConnection, or bootstrap servers).
         province: the publisher's own province code; rows about another province are refused locally.
         names: topic names (root `cshub` in production).
         delivery_timeout_ms: how long a record may wait for its acknowledgement before the send counts
@@ -131,7 +132,7 @@ class Publisher:
         producer: an already configured KafkaProducer (tests and benchmarks), else one is built here.
     """
 
-    def __init__(self, bootstrap: str, province: str, *, names: TopicNames | None = None,
+    def __init__(self, bootstrap: Target, province: str, *, names: TopicNames | None = None,
                  delivery_timeout_ms: int = 60_000, producer: KafkaProducer | None = None) -> None:
         self.province = province
         self.names = names or TopicNames()
@@ -142,15 +143,14 @@ class Publisher:
             return
         request_timeout_ms = min(30_000, max(1_000, delivery_timeout_ms // 2))
         try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap, client_id=f"cshub-publisher-{province}", acks="all",
+            self._producer = KafkaProducer(**kafka_python_config(
+                bootstrap, client_id=f"cshub-publisher-{province}", acks="all",
                 enable_idempotence=True, linger_ms=20, batch_size=256 * 1024, compression_type=None,
                 request_timeout_ms=request_timeout_ms, delivery_timeout_ms=delivery_timeout_ms,
                 max_block_ms=delivery_timeout_ms, retry_backoff_ms=200,
-            )
+            ))
         except (KafkaError, OSError) as exc:
-            raise ConnectorError(f"cannot reach Kafka at {bootstrap}: {exc}; nothing was sent."
-                                 " Check the address and that the broker runs (`cshub broker status`).") from exc
+            raise BrokerUnreachable(bootstrap, f"{exc}; nothing was sent") from exc
 
     def __enter__(self) -> Publisher:
         return self

@@ -36,7 +36,6 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -212,21 +211,52 @@ def detect_format(path: Path) -> str:
                       " files as .xlsx first)")
 
 
+SAVE_AS_UTF8 = "save it from Excel as 'CSV UTF-8 (逗号分隔)' and publish it again; nothing was sent"
+
+
 def _csv_encoding(path: Path) -> str:
-    """utf-8-sig when the head of the file is UTF-8, else GB18030 (Chinese Excel's default for CSV)."""
-    with path.open("rb") as fh:
-        head = fh.read(1 << 16)
+    """The encoding of a CSV file, checked over the whole file before any row is read (so nothing is sent
+    from a file that turns out unreadable half-way): UTF-8 (with or without BOM), UTF-16 with a BOM (Excel's
+    "Unicode text"), or GB18030 (Chinese Excel's default for CSV). A file that is UTF-8 but for a few bytes
+    (one stray Latin-1 byte) is refused, not decoded as GB18030 into wrong characters."""
+    data = path.read_bytes()
+    if data.startswith(b"PK\x03\x04"):
+        raise ReaderError(f"{path}: this is an Excel workbook (a zip file), not CSV text",
+                          "rename it to .xlsx, or save it from Excel as 'CSV UTF-8'")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in data:
+        line = _line_of(data, data.index(b"\x00"))
+        raise ReaderError(f"{path}, line {line}: NUL bytes, so neither UTF-8 nor GB18030 text (UTF-16 without a"
+                          " byte-order mark, or not a text file)", SAVE_AS_UTF8)
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return "gb18030"
-    return "utf-8-sig"
+        data.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        bad = exc.start
+    replaced = data.decode("utf-8", errors="replace")
+    invalid = replaced.count("\ufffd")
+    has_utf8 = sum(1 for c in replaced if ord(c) > 0x7F) - invalid > 4 * invalid  # UTF-8 but for a stray byte
+    if not has_utf8:
+        try:
+            data.decode("gb18030")
+            return "gb18030"
+        except UnicodeDecodeError:
+            pass
+    what = "not UTF-8 text, though the rest of the file is" if has_utf8 else "neither UTF-8 nor GB18030 text"
+    raise ReaderError(f"{path}, line {_line_of(data, bad)}: byte 0x{data[bad]:02x} is {what}", SAVE_AS_UTF8)
 
 
-def read_csv(path: Path, kind: Kind) -> Iterator[RowRecord]:
-    encoding = _csv_encoding(path)
-    with path.open(encoding=encoding, newline="") as fh:
-        reader = csv.reader(fh)
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def read_csv(path: Path, kind: Kind, encoding: str | None = None) -> Iterator[RowRecord]:
+    with path.open(encoding=encoding or _csv_encoding(path), newline="") as fh:
+        first = fh.readline()
+        fh.seek(0)
+        delimiter = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tab-separated
+        reader = csv.reader(fh, delimiter=delimiter)
         header = next(reader, None)
         if not header:
             raise ReaderError(f"{path}: empty file; the first line must be the header ({', '.join(COLUMNS[kind])})")
@@ -285,7 +315,7 @@ def read_rows(path: Path, kind: Kind) -> Iterator[RowRecord]:
     if not path.is_file():
         raise ReaderError(f"{path}: no such file")
     if fmt == "csv":
-        return read_csv(path, kind)
+        return read_csv(path, kind, _csv_encoding(path))  # now: an unreadable file fails before any row
     if fmt == "jsonl":
         return read_jsonl(path, kind)
     return read_xlsx(path, kind)
@@ -301,11 +331,3 @@ def count_rows(path: Path) -> int | None:
         for block in iter(lambda: fh.read(1 << 20), b""):
             lines += block.count(b"\n")
     return max(0, lines - (1 if fmt == "csv" else 0))
-
-
-def write_csv(rows: list[dict[str, Any]], kind: Kind, out: io.TextIOBase) -> None:
-    """Write flat rows with the kind's columns (used by samples, tests and benchmarks)."""
-    extra = sorted({k for r in rows for k in r} - set(COLUMNS[kind]))
-    writer = csv.DictWriter(out, fieldnames=[*COLUMNS[kind], *extra])
-    writer.writeheader()
-    writer.writerows(rows)

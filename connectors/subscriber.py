@@ -19,6 +19,7 @@ from connectors.errors import ConnectorError
 from connectors.kafka_io import load_schema_history, make_consumer, partitions_of, read_to_end
 from schemas import codec
 from schemas.errors import CodecError
+from schemas.kafka_config import Target
 from schemas.topics import NATIONAL_CODE, TABLES, TopicNames
 
 
@@ -98,7 +99,7 @@ def sort_rows(rows: list[TableRow]) -> list[TableRow]:
 class Subscriber:
     """Reads national tables and notifications. Use as a context manager, or call `close()`."""
 
-    def __init__(self, bootstrap: str, *, names: TopicNames | None = None,
+    def __init__(self, bootstrap: Target, *, names: TopicNames | None = None,
                  consumer_factory: Callable[[], KafkaConsumer] | None = None) -> None:
         self.bootstrap = bootstrap
         self.names = names or TopicNames()

@@ -21,7 +21,8 @@ across reports (sums, a max and a min) and idempotent per report (latest revisio
 interleaving of the partitions gives the same values.
 
 API:
-- `Hub(config, rules=(), on_write=None)`: `.apply(kind, record, ts_ms, topic, partition, offset) -> notes`,
+- `Hub(config, rules=(), keep_writes=False)`: `.apply(kind, record, ts_ms, topic, partition, offset) -> notes`,
+  `.take_writes()` (the state writes to persist),
   `.rows(provinces=None, tables=REPORT_TABLES)`, `.load(stored_items)`, `.take_dirty()`, `.positions`.
 - `HubConfig`, `Targets`, `Target`: provinces, policy items, targets (DOMAIN.md defaults).
 - `build_row`, `encode_row`, `row_values`, `ROW_SCHEMAS`, `REPORT_TABLES`, `MET_FLAGS`.
@@ -31,8 +32,10 @@ API:
 - Deadlines: `ObligationRule`, `obligation_rules(csv_text)`, `obligation_status(due_ms, received_ms, now_ms)`,
   `ledger`, `obligation_rows(hub, now_ms)`, `obligation_counts(hub, now_ms, provinces)`,
   `newly_missing(...)`.
-- Validation: `problems(topic_province, topic_kind, schema_name, record, provinces)`, `rejection`,
-  `feedback`, `describe`, `KIND_OF_SCHEMA`.
+- Validation: `decide(Source(topic, partition, offset, key, timestamp_ms), value, names, provinces)` ->
+  `Accepted(decoded, kind, province)` | `Rejected(reason, message, province, report_id, unexpected)`: the one
+  decision the worker and the auditor make about an inbound record; `problems`, `rejection`, `feedback`,
+  `describe`, `KIND_OF_SCHEMA`.
 - Notifications: `row_changes`, `record_anomalies`, `BurstDetector`.
 """
 
@@ -45,13 +48,64 @@ from core.obligations import ObligationRule, ledger, obligation_status, owed_per
 from core.obligations import parse_rules as obligation_rules
 from core.rows import MET_FLAGS, REPORT_TABLES, ROW_SCHEMAS, build_row, encode_row, row_values
 from core.tables import PublishedTables, newly_missing, obligation_counts, obligation_rows
-from core.validation import KIND_OF_SCHEMA, SCHEMA_OF_KIND, describe, feedback, problems, rejection
+from core.validation import (
+    KIND_OF_SCHEMA,
+    SCHEMA_OF_KIND,
+    Accepted,
+    Decision,
+    Rejected,
+    Source,
+    decide,
+    describe,
+    feedback,
+    problems,
+    rejection,
+)
 
 __all__ = [
-    "KIND_OF_SCHEMA", "MET_FLAGS", "NATIONAL", "REPORT_TABLES", "ROW_SCHEMAS", "SCHEMA_OF_KIND", "BurstDetector",
-    "Hub", "HubConfig", "ObligationRule", "Part", "PublishedTables", "Target", "Targets", "build_row", "contribution",
-    "decode_part", "describe", "encode_part", "encode_row", "feedback", "hundredths", "ledger", "merged_offsets",
-    "national_row", "newly_missing", "notification", "obligation_counts", "obligation_rows", "obligation_rules",
-    "obligation_status", "owed_periods", "part_key", "problems", "received_key", "record_anomalies", "rejection",
-    "report_key", "row_changes", "row_values",
+    "KIND_OF_SCHEMA",
+    "MET_FLAGS",
+    "NATIONAL",
+    "REPORT_TABLES",
+    "ROW_SCHEMAS",
+    "SCHEMA_OF_KIND",
+    "Accepted",
+    "BurstDetector",
+    "Decision",
+    "Hub",
+    "HubConfig",
+    "ObligationRule",
+    "Part",
+    "PublishedTables",
+    "Rejected",
+    "Source",
+    "Target",
+    "Targets",
+    "build_row",
+    "contribution",
+    "decide",
+    "decode_part",
+    "describe",
+    "encode_part",
+    "encode_row",
+    "feedback",
+    "hundredths",
+    "ledger",
+    "merged_offsets",
+    "national_row",
+    "newly_missing",
+    "notification",
+    "obligation_counts",
+    "obligation_rows",
+    "obligation_rules",
+    "obligation_status",
+    "owed_periods",
+    "part_key",
+    "problems",
+    "received_key",
+    "record_anomalies",
+    "rejection",
+    "report_key",
+    "row_changes",
+    "row_values",
 ]

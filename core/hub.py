@@ -12,18 +12,20 @@ the auditor over every record in offset order. Its state is
 - per province: running totals (`ProvinceTotals`), a pure function of the per-report state,
   kept up to date by delta and rebuildable from the stored entries (`Hub.load`).
 
-Every state change is also handed to `on_write(key, value)` as compact bytes, so the live worker
-can persist it (one write per applied report) and rebuild after a crash by `Hub.load`ing the entries.
+With `keep_writes=True` every state change is also kept as a (key, compact bytes) write, which
+`take_writes()` hands out: the live worker persists them (one write per applied report, to the
+changelog first: streams/state.py) and rebuilds after a crash by `Hub.load`ing the entries. The
+fold itself never does I/O.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from core.config import HubConfig
-from core.contributions import contribution
+from core.contributions import Contribution, contribution
 from core.national import NATIONAL, Part, national_row
 from core.notify import Notification, notification, record_anomalies
 from core.obligations import ObligationRule
@@ -32,9 +34,6 @@ from core.totals import ProvinceTotals
 
 __all__ = ["NATIONAL", "Hub", "received_key", "report_key"]
 _SEP = "|"
-
-Writer = Callable[[str, bytes], None]
-
 
 def report_key(kind: str, province: str, report_id: str) -> str:
     """Store key of one report's state."""
@@ -54,10 +53,10 @@ class Hub:
     """The whole state of the national tables; feed it validated records, read rows out."""
 
     def __init__(self, config: HubConfig, rules: tuple[ObligationRule, ...] = (),
-                 on_write: Writer | None = None) -> None:
+                 keep_writes: bool = False) -> None:
         self.config = config
         self.rules = {r.kind: r for r in rules}
-        self.on_write = on_write
+        self.writes: list[tuple[str, bytes]] | None = [] if keep_writes else None
         self.standard_centi = int(config.targets.floor_area_per_100_households.value * 100)
         self.entries: dict[str, list[Any]] = {}  # report key -> [revision, contribution | None]
         self.received: dict[tuple[str, str, str], int] = {}  # (province, kind, period) -> earliest ms
@@ -72,37 +71,46 @@ class Hub:
         `ts_ms` is the record's Kafka timestamp (ms): the arrival time the deadline ledger uses.
         Returns per-record notifications (anomalies, a period met late); usually [].
         """
+        new = None if record.get("withdrawn") else contribution(kind, record)
+        return self.apply_entry(kind, record["province"], record["report_id"], int(record["revision"]),
+                                record["period"], new, ts_ms, topic, partition, offset)
+
+    def apply_entry(self, kind: str, province: str, report_id: str, revision: int, period: str,
+                    new: Contribution | None, ts_ms: int, topic: str, partition: int,
+                    offset: int) -> list[Notification]:
+        """`apply` for a report already reduced to its key fields and contribution (None: withdrawn).
+
+        The live worker's validation computes the contribution once and hands the aggregation these
+        fields (streams/ingress.py); the auditor goes through `apply`. Same fold either way.
+        """
         tp = (topic, partition)
         if offset >= self.positions.get(tp, 0):
             self.positions[tp] = offset + 1
-        province = record["province"]
         notes: list[Notification] = []
-        rkey = (province, kind, record["period"])
+        rkey = (province, kind, period)
         earliest = self.received.get(rkey)
         if earliest is None or ts_ms < earliest:
             self.received[rkey] = ts_ms
-            if self.on_write is not None:
-                self.on_write(received_key(*rkey), _dump([ts_ms, topic, partition, offset]))
+            if self.writes is not None:
+                self.writes.append((received_key(*rkey), _dump([ts_ms, topic, partition, offset])))
             if earliest is None:
                 notes.extend(self._late(rkey, ts_ms))
-        key = report_key(kind, province, record["report_id"])
+        key = report_key(kind, province, report_id)
         old = self.entries.get(key)
-        revision = int(record["revision"])
         if old is not None and old[0] >= revision:
             return notes  # duplicate or older revision: latest revision wins
-        new = None if record.get("withdrawn") else contribution(kind, record)
         totals = self.totals.get(province)
         if totals is None:
             totals = self.totals[province] = ProvinceTotals()
         if old is not None and old[1] is not None:
-            totals.apply(kind, record["report_id"], old[1], -1, self.standard_centi)
+            totals.apply(kind, report_id, old[1], -1, self.standard_centi)
         if new is not None:
-            totals.apply(kind, record["report_id"], new, 1, self.standard_centi)
+            totals.apply(kind, report_id, new, 1, self.standard_centi)
         self.entries[key] = [revision, new]
-        if self.on_write is not None:
-            self.on_write(key, _dump([revision, new, topic, partition, offset]))
+        if self.writes is not None:
+            self.writes.append((key, _dump([revision, new, topic, partition, offset])))
         self.dirty.add(province)
-        notes.extend(record_anomalies(kind, province, record["report_id"], revision, new, self.standard_centi, ts_ms))
+        notes.extend(record_anomalies(kind, province, report_id, revision, new, self.standard_centi, ts_ms))
         return notes
 
     def _late(self, rkey: tuple[str, str, str], ts_ms: int) -> list[Notification]:
@@ -119,7 +127,7 @@ class Hub:
             ts_ms, table="obligations", value=str(ts_ms), target=str(due), id_suffix="late")]
 
     def load(self, items: Iterable[tuple[str, bytes]]) -> None:
-        """Rebuild from stored entries (as written to `on_write`), e.g. a Faust table after recovery.
+        """Rebuild from stored entries (as handed out by `take_writes`), e.g. a Faust table after recovery.
 
         Adds to the current state; call on a fresh Hub. Entries are independent, so order does not matter.
         """
@@ -145,6 +153,13 @@ class Hub:
             tp = (topic, partition)
             if offset + 1 > self.positions.get(tp, 0):
                 self.positions[tp] = offset + 1
+
+    def take_writes(self) -> list[tuple[str, bytes]]:
+        """The state writes made since the last call (always [] unless built with `keep_writes=True`)."""
+        if not self.writes:
+            return []
+        writes, self.writes = self.writes, []
+        return writes
 
     def province_totals(self, table: str, province: str) -> dict[str, int]:
         totals = self.totals.get(province) or ProvinceTotals()

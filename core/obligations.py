@@ -100,13 +100,3 @@ def ledger(rules: tuple[ObligationRule, ...], provinces: tuple[str, ...],
                 key = (province, rule.kind, period)
                 out[key] = obligation_status(due, received.get(key), now_ms)
     return out
-
-
-def ledger_totals(statuses: dict[tuple[str, str, str], Status], province: str) -> dict[str, int]:
-    """Counts by status of one province's obligations: the totals of its `obligations` row."""
-    out = {"owed": 0, "on_time": 0, "late": 0, "missing": 0, "pending": 0}
-    for (p, _kind, _period), status in statuses.items():
-        if p == province:
-            out["owed"] += 1
-            out[status] += 1
-    return out

@@ -98,7 +98,7 @@ def build_row(table: str, province: str, totals: dict[str, int], config: HubConf
                    disbursed_yuan=from_hundredths(disb_total), disbursement_rate=ratio(disb_total, alloc_total),
                    disbursed_exceeds_allocated=g("exceeding", 0), consistent=g("exceeding", 0) == 0)
     elif table == "policy":
-        items = []
+        items: list[dict[str, Any]] = []
         for code in config.policy_items:
             counts = {s.lower(): g(f"{code}:{s}", 0) for s in POLICY_STATUSES}
             items.append({"code": code, **counts})

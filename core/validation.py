@@ -9,10 +9,13 @@ on its own topics). Reason codes are the codec's (`bad_magic`, `truncated`, `unk
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from schemas import rules
-from schemas.errors import Problem
+from schemas import codec, rules
+from schemas.errors import CodecError, Problem
+from schemas.topics import Kind, TopicNames
 
 KIND_OF_SCHEMA: dict[str, str] = {
     "cshub.FacilityReport": "facility",
@@ -55,3 +58,77 @@ def feedback(province: str, report_id: str | None, kind: str, reason: str, messa
     """A `cshub.Feedback` record for `cshub.feedback.<province>`: a rejection or a late flag (回流)."""
     return {"province": province, "report_id": report_id, "type": kind, "reason": reason, "message": message,
             "source_topic": source_topic, "partition": partition, "offset": offset, "event_time": ts_ms}
+
+
+# ---- the one decision about an inbound record (the worker's validator and the auditor's replay) ------
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an inbound record came from: its Kafka coordinate, key and timestamp (epoch ms)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An inbound record that passed: decoded, of `kind`, from (and about) `province`."""
+
+    decoded: codec.Decoded
+    kind: Kind
+    province: str
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self.decoded.value
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An inbound record that goes to `cshub.rejected`: why (a stable reason code), in words, and whose.
+
+    `unexpected` marks an error no rule foresaw (reason `internal_error`): a bug to log, not the sender's fault.
+    """
+
+    reason: str
+    message: str
+    province: str | None
+    report_id: str | None
+    unexpected: bool = False
+
+
+Decision = Accepted | Rejected
+
+
+@lru_cache(maxsize=4096)
+def _inbound(names: TopicNames, provinces: frozenset[str], topic: str) -> tuple[str, Kind] | None:
+    """(province, kind) of an inbound topic of a known province, else None (cached: called per record)."""
+    where = names.parse_inbound(topic)
+    return where if where is not None and where[0] in provinces else None
+
+
+def decide(source: Source, value: bytes | None, names: TopicNames, provinces: frozenset[str]) -> Decision:
+    """Accept or reject one inbound record: decodable, of the topic's kind, about the topic's province, and
+    within the business rules. Never raises: an unexpected error is a rejection (`internal_error`), the
+    same for the worker and the auditor, so their tables agree even then."""
+    where = _inbound(names, provinces, source.topic)
+    province = where[0] if where else None
+    if where is None:
+        return Rejected("unknown_topic", f"{source.topic} is not an inbound topic of a province in the reference"
+                        " data", None, None)
+    try:
+        decoded = codec.decode(value or b"")
+        found = problems(where[0], where[1], decoded.name, decoded.value, provinces)
+    except CodecError as exc:
+        return Rejected(exc.reason, str(exc), province, None)
+    except Exception as exc:  # the boundary: no input may stop the worker or the audit
+        return Rejected("internal_error", repr(exc), province, None, unexpected=True)
+    if found:
+        reason, message = describe(found)
+        report_id = decoded.value.get("report_id")
+        return Rejected(reason, message, province, report_id if isinstance(report_id, str) else None)
+    return Accepted(decoded, where[1], where[0])

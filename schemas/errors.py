@@ -15,7 +15,26 @@ CODEC_REASONS: tuple[CodecReason, ...] = ("bad_magic", "truncated", "unknown_fin
 
 
 class CshubError(Exception):
-    """Base of every error the hub raises on purpose."""
+    """Base of every error the hub raises on purpose: the one root the `cshub` command catches.
+
+    The message says what went wrong and where; `advice` says what a person should do about it;
+    `exit_code` is what `cshub` exits with (2: the job could not run; see `cshub/cli.py`).
+    """
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, advice: str | None = None) -> None:
+        super().__init__(message)
+        self.advice = advice
+
+    def line(self) -> str:
+        """The message and the advice on one line, as `cshub` prints it."""
+        text = str(self)
+        return f"{text}; {self.advice}" if self.advice else text
+
+
+class ReferenceDataError(CshubError, ValueError):
+    """A reference data file (provinces, policy items, obligations) cannot be used."""
 
 
 class CodecError(CshubError, ValueError):
@@ -25,7 +44,8 @@ class CodecError(CshubError, ValueError):
     """
 
     def __init__(self, reason: CodecReason, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, "check that the producer encodes with the schemas in schemas/avro (Avro"
+                                  " single-object encoding)")
         self.reason: CodecReason = reason
 
 

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from schemas.errors import ReferenceDataError
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PROVINCES_FILE = DATA_DIR / "provinces.csv"
 POLICY_ITEMS_FILE = DATA_DIR / "policy_items.csv"
 PROVINCES_ENV = "CSHUB_PROVINCES_FILE"
+_ADVICE = "fix the file (UTF-8 CSV with a code,name_zh,name_en header) or point --provinces-file elsewhere"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +59,10 @@ def _rows(path: Path, what: str) -> list[dict[str, str]]:
         with path.open(encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
     except OSError as exc:
-        raise FileNotFoundError(f"cannot read {what} file {path}: {exc}") from exc
+        raise ReferenceDataError(f"cannot read {what} file {path}: {exc}", _ADVICE) from exc
     for number, row in enumerate(rows, start=2):
         if not row.get("code") or not row.get("name_zh") or row.get("name_en") is None:
-            raise ValueError(f"{path}:{number}: {what} row needs code,name_zh,name_en; got {row}")
+            raise ReferenceDataError(f"{path}:{number}: {what} row needs code,name_zh,name_en; got {row}", _ADVICE)
     return rows
 
 
@@ -70,9 +73,9 @@ def _load_provinces(name: str) -> dict[str, Province]:
     for number, row in enumerate(_rows(path, "provinces"), start=2):
         code = row["code"].strip()
         if len(code) != 6 or not code.isdigit() or not code.isascii():
-            raise ValueError(f"{path}:{number}: province code must be 6 digits, got {code!r}")
+            raise ReferenceDataError(f"{path}:{number}: province code must be 6 digits, got {code!r}", _ADVICE)
         if code in out:
-            raise ValueError(f"{path}:{number}: province code {code} appears twice")
+            raise ReferenceDataError(f"{path}:{number}: province code {code} appears twice", _ADVICE)
         out[code] = Province(code, row["name_zh"].strip(), row["name_en"].strip())
     return out
 
@@ -84,6 +87,6 @@ def _load_policy_items(name: str) -> dict[str, PolicyItem]:
     for number, row in enumerate(_rows(path, "policy items"), start=2):
         code = row["code"].strip()
         if code in out:
-            raise ValueError(f"{path}:{number}: policy item code {code} appears twice")
+            raise ReferenceDataError(f"{path}:{number}: policy item code {code} appears twice", _ADVICE)
         out[code] = PolicyItem(code, row["name_zh"].strip(), row["name_en"].strip())
     return out

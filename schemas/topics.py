@@ -6,7 +6,8 @@ example `t3f9c2a`) so that they share one broker without seeing each other's rec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["facility", "funding", "policy"]
@@ -88,6 +89,12 @@ class TopicNames:
         return f"{self.root}.national-parts"
 
     @property
+    def validated_batches(self) -> str:
+        """Internal: what passed validation, as envelopes of many reports' fold entries, one per state partition
+        and ingress poll (streams/ingress.py); co-partitioned with the worker's state table."""
+        return f"{self.root}.validated-batches"
+
+    @property
     def notifications(self) -> str:
         return f"{self.root}.notifications"
 
@@ -99,3 +106,135 @@ class TopicNames:
 
 TOPICS = TopicNames()
 """The production names."""
+
+
+# ---- the topic plan: every topic, its partitions and configs ---------------------------------------
+
+COMPACTED: dict[str, str] = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "600000"}
+"""National tables, the schema history and the worker's changelogs: the latest value per key is the content."""
+
+DELETE: dict[str, str] = {"cleanup.policy": "delete"}
+"""Streams of events, kept for the cluster's default retention (`log.retention.hours`, 7 days by default)."""
+
+KEPT: dict[str, str] = {"cleanup.policy": "delete", "retention.ms": "-1"}
+"""Evidence kept forever: what the provinces sent (the auditor replays it from offset 0) and what was rejected."""
+
+CHECKED_CONFIGS: dict[str, bool] = {"cleanup.policy": True, "retention.ms": False}
+"""The topic configs `cshub topics list` and the worker compare with the plan, and whether a difference
+blocks the worker: compaction does (a table topic that deletes old rows loses provinces), retention does
+not (it only limits how far back an audit can go)."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic of the plan: its name, partitions, replication and topic configs.
+
+    `owner` says who reads it by partition: "faust" for the worker's internal topics (Faust refuses to
+    start, `PartitionsMismatch`, when a changelog's partitions differ from its table's).
+    """
+
+    name: str
+    partitions: int
+    replication: int
+    configs: dict[str, str] = field(default_factory=dict)
+    owner: Literal["hub", "faust"] = "hub"
+    setting: str | None = None
+    """The settings field that decides `partitions` (`partitions`, `inbound_partitions`), if one does."""
+
+    @property
+    def compacted(self) -> bool:
+        return self.configs.get("cleanup.policy") == "compact"
+
+
+@dataclass(frozen=True)
+class TopicPlan:
+    """Every topic the hub uses under one root, with its partitions and configs: the only place that says so.
+
+    `cshub topics create|list`, `cshub run`, the worker (before Faust starts), compose and k8s (through
+    `cshub topics create`) all build their topics from `specs()`. Validated topics and the worker's state
+    changelog share `partitions` (Faust co-partitions them: partition N of both goes to one worker);
+    national tables, national parts and the schema history are single-partition and compacted.
+    """
+
+    names: TopicNames
+    provinces: tuple[str, ...]
+    partitions: int = 4
+    inbound_partitions: int = 1
+    replication: int = 1
+    app_id: str = "cshub-worker"
+
+    def specs(self) -> list[TopicSpec]:
+        """Every topic: the hub's own, then Faust's internal ones."""
+        return self.hub_specs() + self.faust_specs()
+
+    def hub_specs(self, kinds: Iterable[Kind] = KINDS, tables: Iterable[str] = TABLES) -> list[TopicSpec]:
+        """The hub's own topics (of these kinds and tables: a test may want fewer)."""
+        names, r = self.names, self.replication
+        specs = [TopicSpec(names.inbound(p, k), self.inbound_partitions, r, dict(KEPT), setting="inbound_partitions")
+                 for p in self.provinces for k in kinds]
+        specs += [TopicSpec(names.validated(k), self.partitions, r, dict(DELETE), setting="partitions") for k in kinds]
+        specs.append(TopicSpec(names.validated_batches, self.partitions, r, dict(DELETE), setting="partitions"))
+        specs.append(TopicSpec(names.rejected, 1, r, dict(KEPT)))
+        specs += [TopicSpec(names.national(t), 1, r, dict(COMPACTED)) for t in tables]
+        specs.append(TopicSpec(names.national_parts, 1, r, dict(COMPACTED)))  # one partition: one national stage
+        specs.append(TopicSpec(names.notifications, 1, r, dict(DELETE)))
+        specs += [TopicSpec(names.feedback(p), 1, r, dict(DELETE)) for p in self.provinces]
+        specs.append(TopicSpec(names.schemas, 1, r, dict(COMPACTED)))
+        return specs
+
+    def faust_specs(self) -> list[TopicSpec]:
+        """The worker's internal topics, named as Faust names them (`<app_id>-<table>-changelog`)."""
+        r = self.replication
+        return [TopicSpec(f"{self.app_id}-hub-state-changelog", self.partitions, r, dict(COMPACTED), "faust",
+                          setting="partitions"),
+                TopicSpec(f"{self.app_id}-national-parts-changelog", 1, r, dict(COMPACTED), "faust"),
+                TopicSpec(f"{self.app_id}-__assignor-__leader", 1, r, dict(DELETE), "faust")]
+
+
+@dataclass(frozen=True)
+class TopicDifference:
+    """Where a topic on the broker differs from the plan; `blocking` when the hub would be wrong with it."""
+
+    topic: str
+    what: str
+    planned: object
+    actual: object
+    blocking: bool
+    advice: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.what} is {self.actual}, the plan says {self.planned}"
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """What the broker says about one topic: partitions, replication, the values of `CHECKED_CONFIGS`."""
+
+    name: str
+    partitions: int
+    replication: int
+    configs: dict[str, str]
+
+
+def differences(spec: TopicSpec, actual: TopicState) -> list[TopicDifference]:
+    """How `actual` differs from `spec`: partitions and compaction block the worker; replication, retention do not."""
+    out: list[TopicDifference] = []
+    if actual.partitions != spec.partitions:
+        if spec.setting is not None:
+            advice = (f"set CSHUB_{spec.setting.upper()}={actual.partitions} (or --{spec.setting.replace('_', '-')}"
+                      f" {actual.partitions}) to use the topics as they are, or delete the hub's topics and run"
+                      " `cshub topics create` again")
+        else:
+            advice = "delete this topic and run `cshub topics create` to recreate it as planned"
+        out.append(TopicDifference(spec.name, "partitions", spec.partitions, actual.partitions, True, advice))
+    for key, blocking in CHECKED_CONFIGS.items():
+        planned = spec.configs.get(key)
+        found = actual.configs.get(key)
+        if planned is not None and found is not None and found != planned:
+            out.append(TopicDifference(spec.name, key, planned, found, blocking,
+                                       f"set it with `kafka-configs --alter --entity-type topics --entity-name"
+                                       f" {spec.name} --add-config {key}={planned}`"))
+    if actual.replication != spec.replication:
+        out.append(TopicDifference(spec.name, "replication", spec.replication, actual.replication, False,
+                                   f"harmless for correctness; CSHUB_REPLICATION={actual.replication} matches it"))
+    return out

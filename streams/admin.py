@@ -1,86 +1,64 @@
-"""Create the hub's topics idempotently, with the right configs: compacted tables and schemas.
+"""The worker's view of the topic plan (`schemas.topics.TopicPlan`), before the Faust app starts.
 
-Uses kafka-python's admin client (synchronous), before the Faust app starts, so the app never
-auto-creates a topic with default settings. Existing topics are left as they are.
+`cshub worker` prepares the topics itself (`connectors.admin.ensure_plan`: create the missing ones,
+refuse to start when one differs from the plan) before it calls `streams.worker.run_worker`. What is
+here is kept for `run_worker`, which still creates the hub's topics: it builds them from the same plan,
+so a worker started without `cshub worker` (a bench) gets the same topics. Lead: once `run_worker` no
+longer calls `ensure_topics`, this module can go (`Settings.topic_plan()` is the plan).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 
+from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from schemas.topics import KINDS, TABLES, TopicNames
+from schemas.kafka_config import Target, kafka_python_config
+from schemas.topics import TopicNames, TopicPlan, TopicSpec
 
 log = logging.getLogger(__name__)
-COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "600000"}
 
 
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    partitions: int
-    config: dict[str, str]
+def hub_topics(names: TopicNames, provinces: Iterable[str], partitions: int, inbound_partitions: int,
+               replication: int = 1) -> list[TopicSpec]:
+    """The hub's own topics of the plan (Faust's internal topics are created by `cshub worker`)."""
+    return TopicPlan(names, tuple(provinces), partitions=partitions, inbound_partitions=inbound_partitions,
+                     replication=replication).hub_specs()
 
 
-def hub_topics(names: TopicNames, provinces: list[str], partitions: int, inbound_partitions: int) -> list[TopicSpec]:
-    """Every topic the worker reads or writes (Faust's own changelog topic excepted)."""
-    specs = [TopicSpec(names.inbound(p, k), inbound_partitions, {}) for p in provinces for k in KINDS]
-    specs += [TopicSpec(names.validated(k), partitions, {}) for k in KINDS]
-    specs += [TopicSpec(names.national(t), 1, dict(COMPACTED)) for t in TABLES]
-    specs.append(TopicSpec(names.national_parts, 1, dict(COMPACTED)))
-    specs += [TopicSpec(names.rejected, 1, {}), TopicSpec(names.notifications, 1, {}),
-              TopicSpec(names.schemas, 1, dict(COMPACTED))]
-    specs += [TopicSpec(names.feedback(p), 1, {}) for p in provinces]
-    return specs
-
-
-def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
-    """Create the missing topics; return the names created. Safe to run any number of times."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="cshub-worker-admin")
+def ensure_topics(target: Target, specs: list[TopicSpec], replication: int | None = None) -> list[str]:
+    """Create the missing topics of `specs` one by one; return the names created. Safe to run any number of times."""
+    admin = KafkaAdminClient(**kafka_python_config(target, client_id="cshub-worker-admin"))
     try:
         existing = set(admin.list_topics())
-        missing = [s for s in specs if s.name not in existing]
         created = []
-        for start in range(0, len(missing), 50):
-            chunk = missing[start:start + 50]
+        for spec in (s for s in specs if s.name not in existing):
+            topic = NewTopic(spec.name, spec.partitions, replication or spec.replication, topic_configs=spec.configs)
             try:
-                admin.create_topics([NewTopic(s.name, s.partitions, replication, topic_configs=s.config)
-                                     for s in chunk])
-                created += [s.name for s in chunk]
-            except TopicAlreadyExistsError:  # another worker raced us: create one by one
-                for s in chunk:
-                    try:
-                        admin.create_topics([NewTopic(s.name, s.partitions, replication, topic_configs=s.config)])
-                        created.append(s.name)
-                    except TopicAlreadyExistsError:
-                        pass
+                admin.create_topics([topic])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:  # another worker raced us
+                pass
         log.info("created %d topic(s)", len(created))
         return created
     finally:
         admin.close()
 
 
-def wait_for_metadata(bootstrap: str, topics: list[str], timeout_s: float = 30.0) -> None:
-    """Until the broker's metadata lists every topic with its partitions (or `timeout_s`).
-
-    Just-created topics can be missing from the metadata for a moment; a consumer group that
-    rebalances then leaves them unassigned until its next metadata refresh.
-    """
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="cshub-worker-admin")
+def wait_for_metadata(target: Target, topics: list[str], timeout_s: float = 30.0) -> None:
+    """Until the broker's metadata lists every topic with its partitions (or `timeout_s`)."""
+    consumer = KafkaConsumer(**kafka_python_config(target, client_id="cshub-worker-admin"))
     try:
         deadline = time.monotonic() + timeout_s
         missing = list(topics)
         while missing and time.monotonic() < deadline:
-            known = consumer.topics()  # fresh metadata request
+            known = consumer.topics()
             missing = [t for t in missing if t not in known or not consumer.partitions_for_topic(t)]
-            if missing:
-                time.sleep(0.2)
+            time.sleep(0.2 if missing else 0)
         if missing:
             log.warning("%d topic(s) still missing from the metadata after %.0f s, e.g. %s", len(missing),
                         timeout_s, missing[:3])

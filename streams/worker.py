@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from schemas import reference
-from schemas.topics import TopicNames
-from streams.admin import ensure_topics, hub_topics, wait_for_metadata
+from streams.admin import wait_for_metadata
 from streams.settings import WorkerSettings
 
 
 def run_worker(settings: WorkerSettings) -> int:
     """Blocks until SIGTERM/SIGINT; returns the process exit code."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    provinces = list(reference.provinces(settings.provinces_file))
-    specs = hub_topics(TopicNames(settings.topic_root), provinces, settings.partitions, settings.inbound_partitions)
-    ensure_topics(settings.bootstrap, specs, settings.replication)
-    wait_for_metadata(settings.bootstrap, [s.name for s in specs])
+    # `cshub worker` has put the topic plan on the broker and checked it (connectors.admin.ensure_plan);
+    # a just-created topic can still be missing from a broker's metadata: wait, or Faust leaves it out.
+    wait_for_metadata(settings.kafka, [s.name for s in settings.topic_plan().hub_specs()])
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     import faust  # after the topics exist; faust's import has side effects, so keep it out of module import

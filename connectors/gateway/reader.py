@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from connectors.gateway.snapshot import Change, Snapshot
+from schemas.kafka_config import Target, kafka_python_config
 from schemas.topics import TABLES, TopicNames
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ REFRESH_TOPICS_S = 3.0
 class TableReader:
     """Owns one kafka-python consumer in one daemon thread; `start()` / `stop()`."""
 
-    def __init__(self, bootstrap: str, snapshot: Snapshot, *, names: TopicNames | None = None,
+    def __init__(self, bootstrap: Target, snapshot: Snapshot, *, names: TopicNames | None = None,
                  tables: Sequence[str] = TABLES, on_changes: Callable[[list[Change]], None] | None = None,
                  notifications_tail: int = 200) -> None:
         self.bootstrap = bootstrap
@@ -73,9 +74,9 @@ class TableReader:
                 self._stop.wait(2.0)
 
     def _consume(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                 client_id="cshub-gateway", auto_offset_reset="earliest",
-                                 fetch_max_wait_ms=200)
+        consumer = KafkaConsumer(**kafka_python_config(self.bootstrap, client_id="cshub-gateway", group_id=None,
+                                                       enable_auto_commit=False, auto_offset_reset="earliest",
+                                                       fetch_max_wait_ms=200))
         try:
             ends: dict[TopicPartition, int] = {}
             next_refresh = 0.0

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from connectors.gateway.reader import TableReader
 from connectors.gateway.snapshot import Change, Snapshot
+from schemas.kafka_config import Target
 from schemas.topics import NATIONAL_CODE, TABLES, TopicNames
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ TARGETS = {
 class GatewayConfig:
     """Where the gateway reads from and listens on."""
 
-    bootstrap: str = "127.0.0.1:9092"
+    bootstrap: Target = "127.0.0.1:9092"
     topic_root: str = "cshub"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -171,7 +172,7 @@ class Gateway:
         ok = self.reader.alive or not started  # before its broker is up the page still answers: "starting"
         status = "ok" if self.reader.alive else "starting" if not started else "reader-down"
         body = {"status": status, "caught_up": self.reader.caught_up.is_set(),
-                "bootstrap": self.config.bootstrap, "topic_root": self.config.topic_root, **self.snapshot.stats()}
+                "bootstrap": str(self.config.bootstrap), "topic_root": self.config.topic_root, **self.snapshot.stats()}
         return web.Response(text=json.dumps(body), content_type="application/json", status=200 if ok else 503)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -197,16 +198,19 @@ class Gateway:
         return response
 
 
-async def serve(config: GatewayConfig, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-    """Run the gateway until `stop` is set (the CLI sets it on SIGINT/SIGTERM)."""
-    gateway = Gateway(config)
+async def listen(gateway: Gateway) -> web.AppRunner:
+    """Serve `gateway` on its configured host and port; `await runner.cleanup()` stops it.
+
+    Raises ConnectorError (with what to do) when the port is taken.
+    """
+    from connectors.errors import ConnectorError
+
     runner = web.AppRunner(gateway.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    if ready is not None:
-        ready.set()
     try:
-        await stop.wait()
-    finally:
+        await web.TCPSite(runner, gateway.config.host, gateway.config.port).start()
+    except OSError as exc:
         await runner.cleanup()
+        raise ConnectorError(f"the dashboard cannot listen on {gateway.config.host}:{gateway.config.port}: {exc}",
+                             "choose another --port (CSHUB_GATEWAY_PORT)") from exc
+    return runner

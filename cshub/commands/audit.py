@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import time
 from pathlib import Path
 
-HELP = "replay the input topics and check the published tables (auditors)"
+from cshub.options import add_settings, settings_from
+from schemas.errors import CshubError
+
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -34,8 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " archive and replay it alone")
     parser.add_argument("dir", nargs="?", type=Path, help="archive folder (export, verify)")
     parser.add_argument("--until", type=parse_time, help="rebuild the tables as they stood at this moment")
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
-    parser.add_argument("--topic-root", default="cshub", help="root of every topic name (default cshub)")
+    add_settings(parser, "bootstrap", "topic_root")
     parser.add_argument("--workers", type=int, default=2, help="replay processes (default 2)")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES), help="tables to compare")
     parser.add_argument("--max-differences", type=int, default=100, help="differences printed at most")
@@ -43,29 +43,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectors import auditor
-    from connectors.errors import ConnectorError
-    from schemas.topics import TopicNames
 
-    names = TopicNames(args.topic_root)
+    settings = settings_from(args)
+    names = settings.names
     if args.action in ("export", "verify") and args.dir is None:
-        print(f"cshub audit {args.action}: give the archive folder, e.g. cshub audit {args.action} ./audit-2026-03")
-        return 2
+        raise CshubError(f"audit {args.action} needs the archive folder",
+                         f"give it, e.g. cshub audit {args.action} ./audit-2026-03")
     started = time.perf_counter()
-    try:
-        if args.action == "export":
-            manifest = auditor.export(args.bootstrap, names, args.dir)
-            records = sum(p.records for p in manifest.partitions)
-            print(f"exported {records} records of {len(manifest.partitions)} partitions to {args.dir}"
-                  f" in {time.perf_counter() - started:.1f} s (manifest.json has offsets and SHA-256 digests)")
-            return 0
-        if args.action == "verify":
-            return _verify(args, names, started)
-        hub, stats = auditor.replay_kafka(args.bootstrap, names, until_ms=args.until, workers=args.workers)
-        published = auditor.published_from_kafka(args.bootstrap, names, args.tables, args.until)
-    except ConnectorError as exc:
-        print(f"cshub audit {args.action}: {exc}", file=sys.stderr)
-        return 2
-    return _report(args, hub, stats, published, started, f"Kafka at {args.bootstrap}")
+    if args.action == "export":
+        manifest = auditor.export(settings.kafka, names, args.dir)
+        records = sum(p.records for p in manifest.partitions)
+        print(f"exported {records} records of {len(manifest.partitions)} partitions to {args.dir}"
+              f" in {time.perf_counter() - started:.1f} s (manifest.json has offsets and SHA-256 digests)")
+        return 0
+    if args.action == "verify":
+        return _verify(args, names, started)
+    hub, stats = auditor.replay_kafka(settings.kafka, names, until_ms=args.until, workers=args.workers)
+    published = auditor.published_from_kafka(settings.kafka, names, args.tables, args.until)
+    return _report(args, hub, stats, published, started, f"Kafka at {settings.kafka}")
 
 
 def _verify(args: argparse.Namespace, names, started: float) -> int:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import threading
 import time
 
-HELP = "a seeded, realistic feed of the 31 provinces reporting month by month"
+from cshub.options import add_settings, settings_from
+from schemas.errors import CshubError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap", default=os.environ.get("CSHUB_BOOTSTRAP", "127.0.0.1:9092"),
-                        help="Kafka bootstrap servers (env CSHUB_BOOTSTRAP; default 127.0.0.1:9092)")
-    parser.add_argument("--topic-root", default=os.environ.get("CSHUB_TOPIC_ROOT", "cshub"),
-                        help="root of every topic name (env CSHUB_TOPIC_ROOT; default cshub)")
+    add_settings(parser, "bootstrap", "topic_root")
     parser.add_argument("--seed", type=int, default=2025, help="random seed: the same seed gives the same feed")
     parser.add_argument("--months", type=int, default=24, help="simulated months from 2024-01 (default 24)")
     parser.add_argument("--speed", type=float, default=20.0,
@@ -26,17 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectors.demo import DemoFeed, FeedStats, PublisherSink, run_feed
-    from connectors.errors import ConnectorError
-    from schemas.topics import TopicNames
 
+    settings = settings_from(args)
     if args.speed <= 0:
-        print("cshub demo: --speed must be positive (months per minute); use --fast for no pauses")
-        return 2
+        raise CshubError(f"--speed {args.speed:g} is not positive", "give months per minute, or --fast for no pauses")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     feed = DemoFeed(seed=args.seed, months=args.months)
-    names = TopicNames(args.topic_root)
+    names = settings.names
     print(f"demo feed: seed {args.seed}, {args.months} months, {len(feed.plans)} provinces,"
           f" {sum(len(p.facilities) for p in feed.plans)} facilities; behind target: {', '.join(sorted(feed.behind))};"
           f" always a month late: {feed.late_province}", flush=True)
@@ -46,17 +41,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"  {period}: {stats.reports} reports sent so far, {stats.bad} bad records", flush=True)
 
-    try:
-        sink = PublisherSink(args.bootstrap, names)
-    except ConnectorError as exc:
-        print(f"cshub demo: {exc}")
-        return 1
+    sink = PublisherSink(settings.kafka, names)
     try:
         stats = run_feed(feed, sink, names, month_seconds=0.0 if args.fast else 60.0 / args.speed,
                          stop=stop, on_month=on_month)
-    except ConnectorError as exc:
-        print(f"cshub demo: {exc}")
-        return 1
     finally:
         sink.close()
     print(f"demo feed {'stopped' if stop.is_set() else 'done'}: {stats.months} months, {stats.reports} reports"

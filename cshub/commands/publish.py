@@ -12,16 +12,18 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "publish a province's reports from CSV, JSON Lines or Excel"
+from cshub.options import add_settings, settings_from
+from schemas.errors import CshubError
+from schemas.topics import KINDS
+
 MAX_PROBLEMS_SHOWN = 200
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a .csv, .jsonl or .xlsx file (layout: connectors/readers.py)")
     parser.add_argument("--province", required=True, help="the publisher's own 6-digit province code")
-    parser.add_argument("--kind", required=True, choices=["facility", "funding", "policy"])
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
-    parser.add_argument("--topic-root", default="cshub", help="root of every topic name (default cshub)")
+    parser.add_argument("--kind", required=True, choices=KINDS)
+    add_settings(parser, "bootstrap", "topic_root", "provinces_file")
     parser.add_argument("--check", action="store_true", help="validate the file only; send nothing")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds a record may wait for the broker's acknowledgement (default 60)")
@@ -40,25 +42,20 @@ def _progress(total: int | None, enabled: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from connectors.errors import ConnectorError
     from connectors.publisher import Publisher, format_ranges, ranges
     from connectors.readers import count_rows, read_rows
     from schemas.reference import provinces
-    from schemas.topics import TopicNames
 
-    if args.province not in provinces():
-        print(f"cshub publish: --province {args.province} is not a known province code"
-              " (schemas/data/provinces.csv lists them, e.g. 320000 for 江苏省)")
-        return 2
-    try:
-        rows = read_rows(args.file, args.kind)
-        if args.check:
-            return _check(args, rows)
-        publisher = Publisher(args.bootstrap, args.province, names=TopicNames(args.topic_root),
-                              delivery_timeout_ms=int(args.timeout * 1000))
-    except ConnectorError as exc:
-        print(f"cshub publish: {exc}")
-        return 2
+    settings = settings_from(args)
+    known = provinces(settings.provinces_file)
+    if args.province not in known:
+        raise CshubError(f"--province {args.province} is not a known province code",
+                         "schemas/data/provinces.csv lists them, e.g. 320000 for 江苏省")
+    rows = read_rows(args.file, args.kind)
+    if args.check:
+        return _check(args, rows)
+    publisher = Publisher(settings.kafka, args.province, names=settings.names,
+                          delivery_timeout_ms=int(args.timeout * 1000))
     bar = _progress(count_rows(args.file), not args.no_progress)
     try:
         if bar is None:
@@ -68,13 +65,10 @@ def run(args: argparse.Namespace) -> int:
             with progress:
                 task = progress.add_task("rows", total=total)
                 result = publisher.publish(args.kind, rows, on_row=lambda _row: progress.advance(task))
-    except ConnectorError as exc:
-        print(f"cshub publish: {exc}")
-        return 2
     finally:
         publisher.close()
 
-    name = provinces()[args.province].name_zh
+    name = known[args.province].name_zh
     for problem in result.rejected[:MAX_PROBLEMS_SHOWN]:
         print(f"  rejected {problem}")
     if len(result.rejected) > MAX_PROBLEMS_SHOWN:

@@ -1,12 +1,13 @@
 """`cshub run`: the whole hub on this machine in one command (what `make run` calls).
 
 Brings up, in order: the dashboard gateway (it answers at once and fills in as data arrives), the
-local Kafka broker (deploy.local, data under <home>/broker), the hub's topics, a worker subprocess
-(`cshub worker`) and the demo feed subprocess (`cshub demo`). Ctrl-C (SIGINT) or SIGTERM stops them
-in the reverse order — feed, worker, gateway, broker — each with SIGTERM and, after a grace period,
-SIGKILL, so no process is left behind; the data stays in <home> for the next run. If `cshub run` itself
-is killed, its subprocesses get SIGTERM from the kernel (PR_SET_PDEATHSIG); the broker, a daemon of the
-data folder, survives and the next `cshub run` with the same --home takes it over.
+local Kafka broker (deploy.local, data under <home>/broker), the hub's topics (the topic plan), a
+worker subprocess (`cshub worker`) and the demo feed subprocess (`cshub demo`). Ctrl-C (SIGINT) or
+SIGTERM stops them in the reverse order — feed, worker, gateway, broker — each with SIGTERM and, after
+a grace period, SIGKILL, so no process is left behind; the data stays in <home> for the next run. If
+`cshub run` itself is killed, its subprocesses get SIGTERM from the kernel (PR_SET_PDEATHSIG); the
+broker, a daemon of the data folder, survives and the next `cshub run` with the same --home takes it
+over. With --bootstrap (or CSHUB_BOOTSTRAP) no local broker is started: that cluster is used.
 `cshub run --only gateway --bootstrap HOST:PORT` runs the dashboard alone against any cluster.
 """
 
@@ -18,39 +19,26 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
-HELP = "the whole hub on this machine: broker, topics, worker, web dashboard, demo feed"
+from cshub.options import add_settings, settings_from
+from schemas.settings import Settings
 
 _PR_SET_PDEATHSIG = 1
 MAX_WORKER_RESTARTS = 5
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--home", type=Path, default=Path(_env("CSHUB_HOME", ".cshub")),
-                        help="folder for the broker's data, the worker's state and the logs (env CSHUB_HOME;"
-                             " default .cshub)")
-    parser.add_argument("--host", default=_env("CSHUB_GATEWAY_HOST", "127.0.0.1"),
-                        help="address the dashboard listens on (env CSHUB_GATEWAY_HOST; default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(_env("CSHUB_GATEWAY_PORT", "8080")),
-                        help="dashboard port (env CSHUB_GATEWAY_PORT; default 8080)")
-    parser.add_argument("--broker-port", type=int, default=int(_env("CSHUB_BROKER_PORT", "9092")),
-                        help="local broker port; its controller uses the next one (default 9092)")
-    parser.add_argument("--bootstrap", default=os.environ.get("CSHUB_BOOTSTRAP"),
-                        help="use this Kafka cluster instead of starting the local broker")
-    parser.add_argument("--topic-root", default=_env("CSHUB_TOPIC_ROOT", "cshub"),
-                        help="root of every topic name (env CSHUB_TOPIC_ROOT; default cshub)")
-    parser.add_argument("--worker-port", type=int, default=int(_env("CSHUB_WEB_PORT", "6066")),
-                        help="the worker's web port (default 6066)")
+    add_settings(parser, "home", "bootstrap", "topic_root", "partitions", "broker_port",
+                 host="gateway_host", port="gateway_port", worker_port="web_port")
     parser.add_argument("--no-worker", action="store_true", help="do not start a worker")
     parser.add_argument("--no-demo", action="store_true", help="do not start the demo feed")
     parser.add_argument("--demo-seed", type=int, default=2025, help="seed of the demo feed (default 2025)")
@@ -75,6 +63,7 @@ class Child:
         self.env = env
         self.log_path = log_path
         self.restarts = 0
+        self.restart_at: float | None = None
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = self._spawn()
@@ -88,6 +77,7 @@ class Child:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.restarts += 1
+        self.restart_at = None
         self.proc = self._spawn()
 
     def running(self) -> bool:
@@ -110,163 +100,180 @@ class Child:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_main(args))
+        return asyncio.run(LocalHub(settings_from(args), args).main())
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130
 
 
-async def _main(args: argparse.Namespace) -> int:
-    from connectors.gateway import Gateway, GatewayConfig
+def say(text: str) -> None:
+    print(text, flush=True)
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    started = time.monotonic()
-    home: Path = args.home.resolve()
-    url_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://{url_host}:{args.port}/"
-    bootstrap = args.bootstrap or f"127.0.0.1:{args.broker_port}"
 
-    # The page answers at once; its Kafka reader starts once the broker is up (no reconnect noise before).
-    gateway = Gateway(GatewayConfig(bootstrap=bootstrap, topic_root=args.topic_root, host=args.host, port=args.port,
-                                    start_reader=args.only == "gateway" or args.bootstrap is not None))
-    from aiohttp import web
+class LocalHub:
+    """The parts of a hub on this machine, started in order and stopped in reverse."""
 
-    runner = web.AppRunner(gateway.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, args.host, args.port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        print(f"cshub run: cannot listen on {args.host}:{args.port}: {exc}; choose another --port")
-        return 1
-    print(f"dashboard: {url}  (answering after {time.monotonic() - started:.1f} s)", flush=True)
-    if args.only == "gateway":
-        print(f"gateway reading {args.topic_root}.national.* from {bootstrap}; Ctrl-C to stop", flush=True)
-        await stop.wait()
-        await runner.cleanup()
-        return 0
+    def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
+        self.args = args
+        self.home = settings.home.resolve()
+        self.external = settings.bootstrap_given()
+        bootstrap = settings.bootstrap if self.external else settings.local_bootstrap
+        self.settings = settings.model_copy(update={"bootstrap": bootstrap, "home": self.home,
+                                                    "data_dir": self.home / "worker",
+                                                    "broker_home": self.home / "broker"})
+        self.started = time.monotonic()
+        self.stop = asyncio.Event()
+        self.children: list[Child] = []
+        self.cluster: Any = None
+        self.gateway_runner: Any = None
 
-    cluster = None
-    already_running = False
-    children: list[Child] = []
-    code = 0
-    try:
-        if args.bootstrap is None:
-            from deploy.local.broker import BrokerError, LocalCluster
+    def since(self) -> str:
+        return f"{time.monotonic() - self.started:.1f} s"
 
-            cluster = LocalCluster(home / "broker", base_port=args.broker_port)
-            # A broker left running from this data folder (say, after `cshub run` was killed) is reused,
-            # and stopped with the rest on Ctrl-C: the folder is this hub's.
-            already_running = cluster.pid(cluster.nodes[0]) is not None
-            try:
-                await _until(stop, loop.run_in_executor(None, cluster.start))
-            except BrokerError as exc:
-                print(f"cshub run: the local broker did not start: {exc}")
-                return 1
-            if stop.is_set():
-                return 0
-            print(f"broker:    {bootstrap}  (data in {cluster.home}; "
-                  f"{'already running' if already_running else 'up'} after {time.monotonic() - started:.1f} s)",
-                  flush=True)
-        from connectors.admin import TopicPlan, all_provinces, ensure_topics
-        from connectors.errors import ConnectorError
-        from schemas.topics import TopicNames
-
-        # The worker's validated.* partition count must match the topics' (it sizes its state table by it).
-        partitions = int(os.environ.get("CSHUB_PARTITIONS", "4"))
-        specs = TopicPlan(validated_partitions=partitions).specs(TopicNames(args.topic_root), all_provinces())
-        try:
-            created = await _until(stop, loop.run_in_executor(None, ensure_topics, bootstrap, specs))
-        except ConnectorError as exc:
-            print(f"cshub run: {exc}")
-            return 1
-        if stop.is_set():
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop.set)
+        gateway = await self.start_gateway()
+        if self.args.only == "gateway":
+            say(f"gateway reading {self.settings.topic_root}.national.* from {self.settings.kafka}; Ctrl-C to stop")
+            await self.stop.wait()
+            await self.gateway_runner.cleanup()
             return 0
-        print(f"topics:    {len(specs)} under '{args.topic_root}' ({len(created or [])} created)", flush=True)
-        gateway.reader.start()
-        env = {**os.environ, "CSHUB_BOOTSTRAP": bootstrap, "CSHUB_TOPIC_ROOT": args.topic_root,
-               "CSHUB_DATA_DIR": str(home / "worker"), "CSHUB_WEB_PORT": str(args.worker_port),
-               "CSHUB_PARTITIONS": str(partitions),
-               "PYTHONUNBUFFERED": "1"}
+        try:
+            if not self.external and not await self.start_broker():
+                return 0
+            if not await self.create_topics():
+                return 0
+            gateway.reader.start()
+            self.start_children()
+            say(f"\nThe hub is up after {self.since()}. Open {self.url} — Ctrl-C stops everything (data is kept).")
+            return await self.supervise()
+        finally:
+            await self.stop_all()
+
+    @property
+    def url(self) -> str:
+        host = self.settings.gateway_host
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.settings.gateway_port}/"
+
+    async def start_gateway(self) -> Any:
+        """The page answers at once; its Kafka reader starts once the broker is up (no reconnect noise before)."""
+        from connectors.gateway import Gateway, GatewayConfig, listen
+
+        s = self.settings
+        gateway = Gateway(GatewayConfig(bootstrap=s.kafka, topic_root=s.topic_root, host=s.gateway_host,
+                                        port=s.gateway_port, start_reader=self.args.only == "gateway" or self.external))
+        self.gateway_runner = await listen(gateway)
+        say(f"dashboard: {self.url}  (answering after {self.since()})")
+        return gateway
+
+    async def start_broker(self) -> bool:
+        """The local broker; False when Ctrl-C came first. A broker left running from this folder is reused."""
+        from deploy.local.broker import LocalCluster
+
+        self.cluster = LocalCluster(self.settings.broker_home, base_port=self.settings.broker_port)
+        already_running = self.cluster.pid(self.cluster.nodes[0]) is not None
+        await self.until(asyncio.to_thread(self.cluster.start))
+        if self.stop.is_set():
+            return False
+        say(f"broker:    {self.settings.bootstrap}  (data in {self.cluster.home};"
+            f" {'already running' if already_running else 'up'} after {self.since()})")
+        return True
+
+    async def create_topics(self) -> bool:
+        """The topic plan on the broker (the worker checks it again before it starts); False on Ctrl-C."""
+        from connectors.admin import ensure_topics
+
+        specs = self.settings.topic_plan().specs()
+        created = await self.until(asyncio.to_thread(ensure_topics, self.settings.kafka, specs))
+        if self.stop.is_set():
+            return False
+        say(f"topics:    {len(specs)} under '{self.settings.topic_root}' ({len(created or [])} created)")
+        return True
+
+    def start_children(self) -> None:
+        env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
         cli = [sys.executable, "-m", "cshub.cli"]
-        logs = home / "logs"
-        if not args.no_worker:
-            children.append(Child("worker", [*cli, "worker"], env, logs / "worker.log"))
-            print(f"worker:    pid {children[-1].proc.pid}, web http://127.0.0.1:{args.worker_port}/,"
-                  f" log {logs / 'worker.log'}", flush=True)
-        if not args.no_demo:
-            demo = [*cli, "demo", "--bootstrap", bootstrap, "--topic-root", args.topic_root,
-                    "--seed", str(args.demo_seed), "--months", str(args.demo_months), "--speed", str(args.demo_speed)]
-            children.append(Child("demo", demo, env, logs / "demo.log"))
-            print(f"demo feed: pid {children[-1].proc.pid}, {args.demo_months} months at {args.demo_speed:g}/min,"
-                  f" log {logs / 'demo.log'}", flush=True)
-        print(f"\nThe hub is up after {time.monotonic() - started:.1f} s. Open {url} — Ctrl-C stops everything"
-              " (data is kept).", flush=True)
+        logs = self.home / "logs"
+        if not self.args.no_worker:
+            self.children.append(Child("worker", [*cli, "worker"], env, logs / "worker.log"))
+            say(f"worker:    pid {self.children[-1].proc.pid}, web http://127.0.0.1:{self.settings.web_port}/,"
+                f" log {logs / 'worker.log'}")
+        if not self.args.no_demo:
+            a = self.args
+            demo = [*cli, "demo", "--seed", str(a.demo_seed), "--months", str(a.demo_months), "--speed",
+                    str(a.demo_speed)]
+            self.children.append(Child("demo", demo, env, logs / "demo.log"))
+            say(f"demo feed: pid {self.children[-1].proc.pid}, {a.demo_months} months at {a.demo_speed:g}/min,"
+                f" log {logs / 'demo.log'}")
+
+    async def supervise(self) -> int:
+        """Until Ctrl-C: say when the worker is ready, restart a crashed worker (a few times), report exits."""
+        code = 0
         reported: set[str] = set()
-        restart_at: dict[str, float] = {}
-        worker_ready = args.no_worker
-        while not stop.is_set():
+        worker_ready = self.args.no_worker
+        while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-            if stop.is_set():
+                await asyncio.wait_for(self.stop.wait(), 1.0)
+            if self.stop.is_set():
                 break
-            if not worker_ready and await loop.run_in_executor(None, _answers, args.worker_port):
+            if not worker_ready and await asyncio.to_thread(_answers, self.settings.web_port):
                 worker_ready = True
-                print(f"worker:    ready after {time.monotonic() - started:.1f} s", flush=True)
-            for child in children:
+                say(f"worker:    ready after {self.since()}")
+            for child in self.children:
                 if child.running() or child.name in reported:
                     continue
-                rc = child.proc.returncode
                 if child.name == "worker" and child.restarts < MAX_WORKER_RESTARTS:
-                    # A dev hub keeps going: a crashed worker restarts and resumes from its committed state.
-                    if child.name not in restart_at:
-                        delay = min(30.0, 2.0 * 2 ** child.restarts)
-                        restart_at[child.name] = time.monotonic() + delay
-                        print(f"worker: exited with code {rc}; restarting in {delay:.0f} s (see {child.log_path})",
-                              flush=True)
-                    elif time.monotonic() >= restart_at[child.name]:
-                        del restart_at[child.name]
-                        child.restart()
-                        print(f"worker: restarted, pid {child.proc.pid}", flush=True)
+                    self.restart_later(child)
                     continue
                 reported.add(child.name)
+                rc = child.proc.returncode
                 if child.name == "demo" and rc == 0:
-                    print("demo feed: finished; the dashboard keeps the final picture", flush=True)
+                    say("demo feed: finished; the dashboard keeps the final picture")
                 else:
-                    print(f"{child.name}: exited with code {rc}; see {child.log_path}", flush=True)
+                    say(f"{child.name}: exited with code {rc}; see {child.log_path}")
                     code = 1 if child.name == "worker" else code
-    finally:
-        print("\nstopping: demo feed, worker, gateway, broker ...", flush=True)
-        for child in reversed(children):
-            await loop.run_in_executor(None, child.stop, 5.0 if child.name == "demo" else 20.0)
-        await runner.cleanup()
-        if cluster is not None:
-            await loop.run_in_executor(None, cluster.stop)
-        print(f"stopped; data kept in {home}", flush=True)
-    return code
+        return code
+
+    @staticmethod
+    def restart_later(child: Child) -> None:
+        """A dev hub keeps going: a crashed worker restarts after a back-off and resumes from its committed state."""
+        if child.restart_at is None:
+            delay = min(30.0, 2.0 * 2 ** child.restarts)
+            child.restart_at = time.monotonic() + delay
+            say(f"worker: exited with code {child.proc.returncode}; restarting in {delay:.0f} s (see {child.log_path})")
+        elif time.monotonic() >= child.restart_at:
+            child.restart()
+            say(f"worker: restarted, pid {child.proc.pid}")
+
+    async def stop_all(self) -> None:
+        say("\nstopping: demo feed, worker, gateway, broker ...")
+        for child in reversed(self.children):
+            await asyncio.to_thread(child.stop, 5.0 if child.name == "demo" else 20.0)
+        if self.gateway_runner is not None:
+            await self.gateway_runner.cleanup()
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.stop)
+        say(f"stopped; data kept in {self.home}")
+
+    async def until(self, step: Awaitable[T]) -> T | None:
+        """Wait for a blocking step run in a thread; return early (None) when Ctrl-C comes first.
+
+        The step itself finishes in its thread; `stop_all` then cleans up what it started.
+        """
+        fut = asyncio.ensure_future(step)
+        waiter = asyncio.ensure_future(self.stop.wait())
+        done, _ = await asyncio.wait({fut, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if fut in done:
+            return fut.result()
+        with contextlib.suppress(Exception):  # the step's own error no longer matters: we are stopping
+            await fut
+        return None
 
 
 def _answers(port: int) -> bool:
     """True when something accepts connections on 127.0.0.1:port (the worker's web server is up)."""
-    import socket
-
     with socket.socket() as sock:
         sock.settimeout(0.3)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-async def _until(stop: asyncio.Event, fut: asyncio.Future) -> object:
-    """Wait for a blocking step run in a thread; return early (None) when Ctrl-C comes first.
-
-    The step itself finishes in its thread; the caller's `finally` then cleans up what it started.
-    """
-    waiter = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({fut, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
-    if fut in done:
-        return fut.result()
-    with contextlib.suppress(Exception):  # the step's own error no longer matters: we are stopping
-        await fut
-    return None

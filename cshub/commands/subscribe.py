@@ -10,7 +10,8 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-HELP = "read national tables and notifications (ministries)"
+from cshub.options import add_settings, settings_from
+
 HIDDEN_FIELDS = ("source_offsets", "offsets", "input_offsets", "applied_offsets")
 """Bookkeeping fields of a row (which input offsets it reflects): kept in jsonl, left out of the table."""
 
@@ -22,8 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", choices=TABLES, default="coverage", help="national table (default coverage)")
     parser.add_argument("--follow", action="store_true", help="keep printing changes until Ctrl-C")
     parser.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
-    parser.add_argument("--topic-root", default="cshub", help="root of every topic name (default cshub)")
+    add_settings(parser, "bootstrap", "topic_root")
 
 
 def _plain(value: Any) -> Any:
@@ -133,19 +133,15 @@ def _write_rows(fmt: str, rows: list[Any], header_done: list[bool]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from connectors.errors import ConnectorError
     from connectors.subscriber import Subscriber
-    from schemas.topics import TopicNames
 
-    sub = Subscriber(args.bootstrap, names=TopicNames(args.topic_root))
+    settings = settings_from(args)
+    sub = Subscriber(settings.kafka, names=settings.names)
     try:
         if args.what == "national":
             return _national(args, sub)
         return _notifications(args, sub)
-    except ConnectorError as exc:
-        print(f"cshub subscribe: {exc}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, BrokenPipeError):
+    except KeyboardInterrupt:  # --follow ends so
         return 0
 
 

@@ -1,39 +1,53 @@
-"""`cshub topics create`: create every hub topic under a root, idempotently."""
+"""`cshub topics create|list`: put the topic plan on the broker, or show the broker's topics against it.
+
+The plan (`schemas.topics.TopicPlan`) comes from the settings: topic root, provinces, partitions,
+replication and the worker's app id (its Faust changelog topics are part of the plan).
+"""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "create the hub's topics (idempotent)"
+from cshub.options import add_settings, settings_from
+
+SETTINGS = ("bootstrap", "topic_root", "partitions", "inbound_partitions", "replication", "app_id", "provinces_file")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["create", "list"], help="create the topics, or list their names")
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
-    parser.add_argument("--topic-root", default="cshub", help="root of every topic name (default cshub)")
-    parser.add_argument("--partitions", type=int, default=6, help="partitions of the validated.* topics")
-    parser.add_argument("--inbound-partitions", type=int, default=1, help="partitions of each in.* topic")
-    parser.add_argument("--replication", type=int, default=1, help="replication factor of every topic")
+    parser.add_argument("action", choices=["create", "list"],
+                        help="create the missing topics, or list the broker's topics against the plan")
+    add_settings(parser, *SETTINGS)
 
 
 def run(args: argparse.Namespace) -> int:
-    from connectors.admin import TopicPlan, all_provinces, ensure_topics
-    from connectors.errors import ConnectorError
-    from schemas.topics import TopicNames
+    from connectors import admin
 
-    plan = TopicPlan(inbound_partitions=args.inbound_partitions, validated_partitions=args.partitions,
-                     replication=args.replication)
-    specs = plan.specs(TopicNames(args.topic_root), all_provinces())
-    if args.action == "list":
-        for spec in specs:
-            extra = " compacted" if spec.configs.get("cleanup.policy") == "compact" else ""
-            print(f"{spec.name}  partitions={spec.partitions} replication={spec.replication}{extra}")
-        return 0
-    try:
-        created = ensure_topics(args.bootstrap, specs)
-    except ConnectorError as exc:
-        print(f"cshub topics: {exc}")
-        return 1
-    print(f"{len(specs)} hub topics under '{args.topic_root}': {len(created)} created,"
-          f" {len(specs) - len(created)} already there")
-    return 0
+    settings = settings_from(args)
+    specs = settings.topic_plan().specs()
+    if args.action == "create":
+        created = admin.ensure_topics(settings.kafka, specs)
+        found = admin.check(settings.kafka, specs)
+        print(f"{len(specs)} hub topics under '{settings.topic_root}': {len(created)} created,"
+              f" {len(specs) - len(created)} already there")
+        for difference in found.differences:
+            print(f"  DIFFERS {difference}; {difference.advice}")
+        return 1 if found.blocking else 0
+    found = admin.check(settings.kafka, specs)
+    by_topic: dict[str, list[str]] = {}
+    for difference in found.differences:
+        by_topic.setdefault(difference.topic, []).append(f"{difference}; {difference.advice}")
+    for spec in specs:
+        planned = f"partitions={spec.partitions} replication={spec.replication}" + (" compacted" if spec.compacted
+                                                                                     else "")
+        state = found.states.get(spec.name)
+        if state is None:
+            print(f"{spec.name}  MISSING (plan: {planned})")
+            continue
+        mark = "DIFFERS" if spec.name in by_topic else "ok"
+        print(f"{spec.name}  partitions={state.partitions} replication={state.replication}"
+              f" cleanup.policy={state.configs.get('cleanup.policy', '?')}  {mark}")
+        for line in by_topic.get(spec.name, []):
+            print(f"    {line}")
+    print(f"{len(specs)} planned topics under '{settings.topic_root}' on {settings.kafka}: {len(found.missing)}"
+          f" missing, {len(by_topic)} differ ({len(found.blocking)} difference(s) the worker refuses)")
+    return 1 if found.missing or found.blocking else 0

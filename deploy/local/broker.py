@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.credentials import MECHANISM, Credentials, SecretStore
+from schemas.errors import CshubError
 from schemas.principals import BOOTSTRAP_ROLES, one_of_role, principals, super_users
 
 KAFKA_VERSION = "4.4.0"
@@ -44,7 +45,7 @@ START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 
 
-class BrokerError(RuntimeError):
+class BrokerError(CshubError, RuntimeError):
     """The local broker could not be fetched, started or stopped; the message says why."""
 
 

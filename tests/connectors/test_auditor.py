@@ -25,12 +25,12 @@ import pytest
 from kafka import KafkaProducer
 
 from connectors import auditor
-from connectors.admin import TopicPlan, ensure_topics
+from connectors.admin import ensure_topics
 from connectors.archive import Manifest, verify_integrity
 from connectors.subscriber import Subscriber
 from core import KIND_OF_SCHEMA, REPORT_TABLES, Hub, encode_row, obligation_rows, problems
 from schemas import codec, samples
-from schemas.topics import NATIONAL_CODE, TopicNames
+from schemas.topics import NATIONAL_CODE, TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ class CoreStandIn:
 
 
 def _topics(bootstrap: str, names: TopicNames) -> None:
-    ensure_topics(bootstrap, TopicPlan(validated_partitions=1, other_partitions=1).specs(names, PROVINCES))
+    ensure_topics(bootstrap, TopicPlan(names, tuple(PROVINCES), partitions=1).hub_specs())
 
 
 def _false_row(bootstrap: str, names: TopicNames, table: str, province: str) -> None:

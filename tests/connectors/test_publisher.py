@@ -14,14 +14,14 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from openpyxl import Workbook
 
-from connectors.admin import TopicPlan, ensure_topics
+from connectors.admin import ensure_topics
 from connectors.fixtures import facility_rows, write_facility_csv
 from connectors.kafka_io import make_consumer, partitions_of, read_to_end
 from connectors.publisher import Publisher, ranges
 from connectors.readers import COLUMNS, read_rows
 from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec
-from schemas.topics import TopicNames
+from schemas.topics import TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +39,7 @@ def _records(bootstrap: str, topic: str) -> list[dict]:
 
 
 def _topics(bootstrap: str, names: TopicNames, kinds=("facility", "funding")) -> None:
-    ensure_topics(bootstrap, TopicPlan(validated_partitions=1, other_partitions=1).specs(names, ["320000"], kinds,
-                                                                                         tables=()))
+    ensure_topics(bootstrap, TopicPlan(names, ("320000",), partitions=1).hub_specs(kinds, tables=()))
 
 
 def test_good_rows_are_sent_and_each_bad_row_is_reported(kafka_bootstrap: str, unique_name: Callable[[str], str],

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from connectors.admin import TopicPlan, ensure_topics
+from connectors.admin import ensure_topics
 from connectors.subscriber import Subscriber
 from core import HubConfig, build_row, encode_row, notification
 from schemas import codec
-from schemas.topics import NATIONAL_CODE, TopicNames
+from schemas.topics import NATIONAL_CODE, TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def _send(bootstrap: str, topic: str, key: str, value: bytes | None) -> None:
 @pytest.fixture
 def names(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> TopicNames:
     names = TopicNames(unique_name("sub"))
-    ensure_topics(kafka_bootstrap, TopicPlan(other_partitions=2).specs(names, [], kinds=()))
+    ensure_topics(kafka_bootstrap, TopicPlan(names, ()).hub_specs(kinds=()))
     return names
 
 

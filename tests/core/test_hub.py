@@ -16,10 +16,12 @@ PROVINCES = tuple(reference.provinces())
 ITEMS = tuple(reference.policy_items())
 
 
-def fold(records, on_write=None) -> Hub:
-    hub = Hub(CONFIG, on_write=on_write)
+def fold(records, stored: dict[str, bytes] | None = None) -> Hub:
+    hub = Hub(CONFIG, keep_writes=stored is not None)
     for offset, (kind, record) in enumerate(records):
         hub.apply(kind, record, 1_000 + offset, f"v.{kind}", 0, offset)
+        if stored is not None:
+            stored.update(hub.take_writes())
     return hub
 
 
@@ -70,7 +72,7 @@ def test_any_permutation_and_duplication_gives_the_same_tables(seed: int) -> Non
 
 def test_rebuild_from_stored_entries_gives_the_same_rows_and_positions() -> None:
     stored: dict[str, bytes] = {}
-    live = fold(generate(400, PROVINCES, ITEMS, seed=9), on_write=stored.__setitem__)
+    live = fold(generate(400, PROVINCES, ITEMS, seed=9), stored)
     rebuilt = Hub(CONFIG)
     rebuilt.load(sorted(stored.items(), reverse=True))
     assert values(rebuilt) == values(live)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -35,12 +37,24 @@ def chromium_path() -> str | None:
     return None
 
 
+def group_alive(group: int) -> bool:
+    """True while a live (not zombie) process of process group `group` exists."""
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
+
+
 class Browser:
     """One headless Chromium with a fresh profile and one page; `async with Browser(...) as b`."""
 
     def __init__(self, width: int = 1440, height: int = 900) -> None:
         self.width, self.height = width, height
-        self._profile = tempfile.TemporaryDirectory(prefix="cshub-chromium-")
+        self.profile = Path(tempfile.mkdtemp(prefix="cshub-chromium-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -51,7 +65,7 @@ class Browser:
         exe = chromium_path()
         if exe is None:
             raise RuntimeError("chromium is not installed; run deploy/local/system-deps.sh (apt-get install chromium)")
-        profile = Path(self._profile.name)
+        profile = self.profile
         self._proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                                        f"--window-size={self.width},{self.height}", "about:blank"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -79,14 +93,42 @@ class Browser:
             await self._ws.close()
         if self._session is not None:
             await self._session.close()
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
+        if self._proc is not None:
+            await asyncio.to_thread(self._stop_process_group)
+        await asyncio.to_thread(self._remove_profile)
+
+    def _stop_process_group(self) -> None:
+        """Stop Chromium and every process it started (renderers, GPU, crash handler: one session, one group).
+
+        Waiting for the main process alone is not enough: its children can still be writing the profile
+        after it exits, and removing the folder then fails ("Directory not empty"), the flake of issue 9.
+        """
+        assert self._proc is not None
+        group = self._proc.pid  # start_new_session: the group id is the main process id
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)  # whatever is left of the group: nothing writes the profile after this
+        self._proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and group_alive(group):
+            time.sleep(0.05)
+
+    def _remove_profile(self) -> None:
+        """Remove the profile folder; a file still being closed by a dying process gets a few retries (bounded)."""
+        deadline = time.monotonic() + 10
+        while True:
             try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._profile.cleanup()
+                shutil.rmtree(self.profile)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     async def send(self, method: str, params: dict[str, Any] | None = None, *, session: bool = True) -> dict[str, Any]:
         """One CDP command; returns its result (events in between are skipped)."""

@@ -93,9 +93,10 @@ def test_compose_hub_services_run_real_cshub_commands_against_the_brokers() -> N
             assert host in services and port == "9092", f"{name}: bootstrap {addr} is not a broker's client port"
         for dep in svc.get("depends_on", {}):
             assert dep in services, f"{name} depends on unknown service {dep}"
-    topics_cmd = services["topics"]["command"]
-    assert topics_cmd[topics_cmd.index("--replication") + 1] == "3"
-    assert services["worker-1"]["environment"]["CSHUB_PARTITIONS"] == topics_cmd[topics_cmd.index("--partitions") + 1]
+    topics = services["topics"]  # the topic plan comes from the same settings as the workers'
+    assert topics["command"] == ["topics", "create"] and topics["environment"]["CSHUB_REPLICATION"] == "3"
+    for key in ("CSHUB_PARTITIONS", "CSHUB_TOPIC_ROOT", "CSHUB_BOOTSTRAP"):
+        assert services["worker-1"]["environment"][key] == topics["environment"][key], key
     gateway = services["gateway"]
     port = gateway["command"][gateway["command"].index("--port") + 1]
     assert gateway["ports"] == [f"127.0.0.1:{port}:{port}"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from schemas import reference, rules, samples
+from schemas.errors import ReferenceDataError
 
 
 def test_the_31_provincial_units() -> None:
@@ -65,5 +66,5 @@ def test_a_bad_provinces_file_says_where(tmp_path: Path, text: str, match: str) 
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"nope\.csv"):
+    with pytest.raises(ReferenceDataError, match=r"nope\.csv"):
         reference.provinces(tmp_path / "nope.csv")

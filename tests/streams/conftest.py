@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,10 +65,13 @@ class WorkerProcess:
                 self.kill()
 
     def health(self) -> dict[str, Any] | None:
+        """The /health body (it answers 503 while not ready: still a body); None while nothing answers."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as resp:
                 return json.loads(resp.read())
-        except OSError:
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read())
+        except (OSError, ValueError):
             return None
 
     def get(self, path: str) -> Any:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from core import NATIONAL, REPORT_TABLES, Hub, HubConfig, encode_row, row_values
 from schemas import codec
 from schemas.topics import TopicNames
-from streams.app import Aggregator, NationalStage, Validator
+from streams.aggregation import Aggregator
 from streams.loadgen import generate
+from streams.national import NationalStage
+from streams.validation import Validator
 
 CONFIG = HubConfig.from_reference()
 
@@ -17,29 +19,44 @@ def test_batches_through_validator_and_aggregator_give_the_replayed_rows() -> No
     records = generate(800, CONFIG.provinces, CONFIG.policy_items, seed=4)
     validator = Validator(names, provinces, 4, CONFIG)
     aggregator = Aggregator(CONFIG, (), names, publish_interval_s=0.0)
-    initial = aggregator.rebuild([], None)
+    aggregator.assign(None)  # one worker holding every province
+    initial = aggregator.rebuild([])
     replay = Hub(CONFIG)
-    validated: list[tuple[str, int, int, int, bytes]] = []
+    entries: list[list] = []
     offsets: dict[tuple[str, int], int] = {}
     for i, (kind, rec) in enumerate(records):
         data = codec.encode({"facility": "cshub.FacilityReport", "funding": "cshub.FundingReport",
                              "policy": "cshub.PolicyReport"}[kind], rec)
-        for topic, _key, value, partition in validator.route(names.inbound(rec["province"], kind), 0, i, None,
-                                                             data, 1_000 + i):
+        routed = validator.route(names.inbound(rec["province"], kind), 0, i, None, data, 1_000 + i)
+        for topic, _key, value, partition in routed.records:
             if topic.startswith(names.validated("")[:-1]):
                 offset = offsets.get((topic, partition), 0)
                 offsets[(topic, partition)] = offset + 1
-                validated.append((topic, partition, offset, 1_000 + i, value))
+                assert routed.accepted is not None
+                entries.append(routed.accepted.entry(topic, partition, offset))
                 replay.apply(kind, codec.decode(value).value, 1_000 + i, topic, partition, offset)
     published: dict = {}
     out = list(initial)
-    for start in range(0, len(validated), 97):
-        batch = validated[start:start + 97]
-        out += aggregator.fold(batch, lambda _e: None, [None] * len(batch), start)
+    state: dict[int, dict[bytes, bytes]] = {}
+    for start in range(0, len(entries), 97):
+        result = aggregator.fold_entries(entries[start:start + 97], start)
+        out += result.records
+        for partition, writes in result.writes.items():
+            state.setdefault(partition, {}).update(writes)
+    province_partition = validator.partition_of
+    for partition, writes in state.items():  # each write lands in the state partition of its province
+        assert {key.decode().split("|")[2 if key.startswith(b"r|") else 1] for key in writes} <= {
+            p for p, n in province_partition.items() if n == partition}
+    rebuilt = Aggregator(CONFIG, (), names)
+    rebuilt.assign(None)
+    rebuilt.rebuild((k.decode(), v) for writes in state.values() for k, v in writes.items())
+    assert {k: row_values(v) for k, v in rebuilt.hub.rows().items()} == {
+        k: row_values(v) for k, v in aggregator.hub.rows().items()}  # the writes are the whole state
     stage = NationalStage(CONFIG, names, aggregator.note_records)
     parts = [value for topic, _key, value, _partition in out if topic == names.national_parts]
-    stored: dict = {}
-    out += stage.fold(parts, stored.__setitem__, lambda _e: None, [None] * len(parts), 0)
+    stage_writes, stage_out = stage.fold(parts, 0)
+    stored = dict(stage_writes)
+    out += stage_out
     for topic, key, value, _partition in out:
         if ".national." in topic:
             published[(topic.rsplit(".", 1)[1], key.decode())] = codec.decode(value).value
@@ -62,7 +79,7 @@ def test_a_worker_publishes_only_the_provinces_of_its_partitions() -> None:
     aggregator = Aggregator(CONFIG, (), names, publish_interval_s=0.0, partition_of=validator.partition_of)
     aggregator.assign({1, 3})
     held = {p for p in provinces if validator.partition_of[p] in (1, 3)}
-    out = aggregator.rebuild([], None) + aggregator.deadlines(1_800_000_000_000)
+    out = aggregator.rebuild([]) + aggregator.deadlines(1_800_000_000_000)
     rows = {key.decode() for topic, key, _v, _p in out if ".national." in topic}
     parts = {key.decode().split("|")[1] for topic, key, _v, _p in out if topic == names.national_parts}
     assert rows == held == parts and NATIONAL not in rows
