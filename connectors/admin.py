@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError, TopicAuthorizationFailedError
 
 from connectors.errors import BrokerUnreachable, ConnectorError, TopicPlanMismatch
+from schemas.credentials import AccessRefused, refused
 from schemas.kafka_config import Target, connection, kafka_python_config
 from schemas.topics import CHECKED_CONFIGS, TopicDifference, TopicSpec, TopicState, differences
 
@@ -46,6 +47,11 @@ def ensure_topics(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int
                 code = topic.get("error_code", 0)
                 if code == 0:
                     created.append(topic["name"])
+                elif code == TopicAuthorizationFailedError.errno:
+                    conn = connection(target)
+                    raise AccessRefused(f"the broker refused {conn.principal or 'an anonymous client'} to create"
+                                        f" topic {topic['name']}: only the hub's admin creates topics.",
+                                        "run `cshub topics create` as cshub-admin (CSHUB_PRINCIPAL=cshub-admin)")
                 elif code != TopicAlreadyExistsError.errno:
                     raise ConnectorError(f"cannot create topic {topic['name']}: error {code}"
                                          f" {topic.get('error_message') or ''}".rstrip(),
@@ -54,10 +60,18 @@ def ensure_topics(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int
             admin.wait_for_topics(created, timeout_ms=timeout_ms)
         return created
     except KafkaError as exc:
+        _raise_if_refused(exc, target, "create the hub's topics")
         raise ConnectorError(f"creating topics on {connection(target)} failed: {exc}",
                              "check that the broker is up (`cshub broker status`)") from exc
     finally:
         admin.close()
+
+
+def _raise_if_refused(exc: BaseException, target: Target, action: str) -> None:
+    conn = connection(target)
+    denial = refused(exc, conn.principal, conn.bootstrap, action)
+    if denial is not None:
+        raise denial from None
 
 
 def describe(target: Target, names: Sequence[str], *, timeout_ms: int = 30_000) -> dict[str, TopicState]:
@@ -76,6 +90,7 @@ def describe(target: Target, names: Sequence[str], *, timeout_ms: int = 30_000) 
                 out[name] = TopicState(name, len(parts), replication, configs.get(name, {}))
         return out
     except KafkaError as exc:
+        _raise_if_refused(exc, target, "describe the hub's topics")
         raise ConnectorError(f"reading topic metadata from {connection(target)} failed: {exc}",
                              "check that the broker is up (`cshub broker status`)") from exc
     finally:

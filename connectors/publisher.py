@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAuthorizationFailedError
 
 from connectors.errors import BrokerUnreachable
 from connectors.readers import ROW_ERROR, RowRecord, column_of
 from connectors.validation import RowProblem, validate_record
 from schemas import codec, registry
-from schemas.kafka_config import Target, kafka_python_config
+from schemas.credentials import refused
+from schemas.kafka_config import Target, connection, kafka_python_config
 from schemas.topics import Kind, TopicNames
 
 SCHEMA_NAMES: dict[str, str] = {"facility": "FacilityReport", "funding": "FundingReport", "policy": "PolicyReport"}
@@ -136,8 +137,10 @@ class Publisher:
                  delivery_timeout_ms: int = 60_000, producer: KafkaProducer | None = None) -> None:
         self.province = province
         self.names = names or TopicNames()
+        self._conn = connection(bootstrap)
         self._schemas_sent: set[str] = set()
         self._flush_timeout_s = delivery_timeout_ms / 1000 + 5.0
+        self._injected = producer is not None
         if producer is not None:
             self._producer = producer
             return
@@ -176,10 +179,27 @@ class Publisher:
         sv = registry.latest(SCHEMA_NAMES[kind])
         if sv.fingerprint_hex in self._schemas_sent:
             return
-        future = self._producer.send(self.names.schemas, key=sv.fingerprint,
-                                     value=sv.schema_json.encode("utf-8"))
-        future.get(timeout=timeout_s)
+        # Its own short-lived, non-idempotent producer: a province may read the schema history but not write it
+        # (the worker writes every schema it decodes), and a refused batch would leave the idempotent producer
+        # of the reports in a fatal state.
+        producer = self._producer if self._injected else KafkaProducer(**kafka_python_config(
+            self._conn, client_id=f"cshub-publisher-{self.province}-schemas", acks="all", enable_idempotence=False,
+            request_timeout_ms=min(30_000, int(timeout_s * 1000)), max_block_ms=int(timeout_s * 1000)))
+        try:
+            future = producer.send(self.names.schemas, key=sv.fingerprint, value=sv.schema_json.encode("utf-8"))
+            future.get(timeout=timeout_s)
+        except TopicAuthorizationFailedError:
+            pass
+        finally:
+            if producer is not self._producer:
+                producer.close(timeout=5)
         self._schemas_sent.add(sv.fingerprint_hex)
+
+    def _refusal(self, exc: BaseException, topic: str) -> None:
+        """Raise AccessRefused (one line, exit 77) when the broker refused this principal, else return."""
+        denial = refused(exc, self._conn.principal, self._conn.bootstrap, f"write to {topic}")
+        if denial is not None:
+            raise denial from None
 
     def publish(self, kind: Kind, rows: Iterable[RowRecord], *,
                 on_row: Callable[[int], None] | None = None, flush_timeout_s: float | None = None) -> PublishResult:
@@ -193,6 +213,7 @@ class Publisher:
         try:
             self.publish_schema(kind)
         except KafkaError as exc:
+            self._refusal(exc, self.names.schemas)
             result.error = f"could not publish the writer schema to {self.names.schemas}: {exc}; nothing was sent"
             return result
         name = SCHEMA_NAMES[kind]
@@ -210,6 +231,7 @@ class Publisher:
                     try:
                         future = self._producer.send(topic, key=str(avro["report_id"]).encode("utf-8"), value=value)
                     except KafkaError as exc:
+                        self._refusal(exc, topic)
                         result.error = (f"stopped at row {row}: the broker did not take the record ({exc});"
                                         " rows from here on were not sent")
                         break
@@ -223,4 +245,7 @@ class Publisher:
             self._producer.flush(timeout=flush_timeout_s or self._flush_timeout_s)
         except KafkaError as exc:
             result.error = result.error or f"the broker did not acknowledge every record in time ({exc})"
+        denied = next((msg for msg in result.failed.values() if "AuthorizationFailed" in msg), None)
+        if denied is not None:  # a refusal, not a lost broker: nothing of it was written
+            self._refusal(RuntimeError(denied), topic)
         return result

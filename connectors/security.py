@@ -214,3 +214,16 @@ def rotate(bootstrap: str, admin: Credentials, store: SecretStore, principal: st
         raise SecurityError(f"rotating the password of {principal} on {bootstrap} failed: {exc}") from exc
     finally:
         client.close()
+
+
+def secure_local_hub(bootstrap: str, store: SecretStore, names: TopicNames, app_id: str,
+                     everyone: dict[str, Principal] | None = None) -> ApplyReport:
+    """`cshub security init` + `apply` in one step, for a hub on this machine (`cshub run`, tests, benches):
+    every principal's password in `store`, then its user and ACLs on the broker, as the admin."""
+    from schemas.principals import one_of_role, principals
+
+    everyone = everyone or principals()
+    for name in everyone:
+        store.ensure(name)
+    admin = store.credentials(one_of_role(everyone, "admin").name)
+    return apply_security(bootstrap, admin, store, everyone, names, app_id)

@@ -199,6 +199,13 @@ def check_login(bootstrap: str, credentials: Credentials | None, timeout_s: floa
         return
     import asyncio
 
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop in this thread: probe
+    else:
+        return  # inside an event loop (a web handler): the client's own error path answers
+
     from aiokafka.conn import create_conn
     from aiokafka.errors import KafkaError, SaslAuthenticationFailed, UnsupportedSaslMechanismError
 

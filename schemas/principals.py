@@ -157,7 +157,11 @@ def grants(principal: Principal, names: TopicNames, app_id: str) -> list[Grant]:
         out += topic("literal", names.rejected, "WRITE")
         out += topic("literal", names.schemas, "WRITE")
         out += topic("prefixed", f"{app_id}-", "CREATE", "READ", "WRITE")  # measured: all Faust asks for
-        out.append(Grant("group", "literal", app_id, "READ"))
+        # `cshub worker` checks the topic plan (partitions, compaction) before Faust starts: DescribeConfigs
+        out += topic("prefixed", names.every_prefix, "DESCRIBE_CONFIGS")
+        out += topic("prefixed", f"{app_id}-", "DESCRIBE_CONFIGS")
+        out.append(Grant("group", "literal", app_id, "READ"))  # Faust's group
+        out.append(Grant("group", "prefixed", f"{app_id}-", "READ"))  # the raw ingress group `<app_id>-ingress`
     elif role in ("ministry", "gateway"):
         out = topic("prefixed", names.national_prefix, "READ")
         out += topic("literal", names.notifications, "READ")

@@ -30,6 +30,7 @@ from connectors.archive import Manifest, verify_integrity
 from connectors.subscriber import Subscriber
 from core import KIND_OF_SCHEMA, REPORT_TABLES, Hub, encode_row, obligation_rows, problems
 from schemas import codec, samples
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import NATIONAL_CODE, TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
@@ -84,7 +85,7 @@ def _stream(names: TopicNames, seed: int, phase: int) -> list[Send]:
 
 
 def _send(bootstrap: str, records: list[Send]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test"), acks="all", linger_ms=5)
     try:
         for topic, key, value in records:
             producer.send(topic, key=key, value=value)
@@ -94,7 +95,7 @@ def _send(bootstrap: str, records: list[Send]) -> None:
 
 
 def _publish_rows(bootstrap: str, names: TopicNames, rows: dict[tuple[str, str], dict[str, Any]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test"), acks="all")
     try:
         for (table, province), row in rows.items():
             producer.send(names.national(table), key=province.encode(), value=encode_row(table, row))

@@ -19,6 +19,7 @@ from connectors.admin import ensure_topics
 from connectors.subscriber import Subscriber
 from core import HubConfig, build_row, encode_row, notification
 from schemas import codec
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import NATIONAL_CODE, TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def _coverage(province: str, covered: int, communities: int = 100) -> dict:
 
 
 def _send(bootstrap: str, topic: str, key: str, value: bytes | None) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test"), acks="all")
     try:
         producer.send(topic, key=key.encode(), value=value).get(timeout=30)
     finally:

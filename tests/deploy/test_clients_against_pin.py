@@ -16,12 +16,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
+from schemas.kafka_config import aiokafka_config, kafka_python_config
+
 pytestmark = pytest.mark.integration
 
 
 def test_kafka_python_creates_compacted_topics(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> None:
     topic = unique_name("compacted")
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"))
     try:
         admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1,
                                       topic_configs={"cleanup.policy": "compact"})])
@@ -40,14 +42,15 @@ def test_aiokafka_consumes_in_a_group_and_commits(kafka_bootstrap: str, unique_n
     topic, group = unique_name("aio"), unique_name("group")
 
     async def scenario() -> tuple[list[bytes], int | None]:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(**aiokafka_config(kafka_bootstrap, client_id="cshub-test"),
+                                    acks="all", enable_idempotence=True)
         await producer.start()
         try:
             for i in range(20):
                 await producer.send_and_wait(topic, key=b"k", value=f"省{i}".encode())
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=group,
+        consumer = AIOKafkaConsumer(topic, **aiokafka_config(kafka_bootstrap, client_id="cshub-test"), group_id=group,
                                     auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()
         got: list[bytes] = []

@@ -12,20 +12,29 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from deploy.local.broker import BrokerError, LocalCluster
+from schemas.kafka_config import KafkaConnection, kafka_python_config
 
 pytestmark = pytest.mark.integration
 
 
-def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+def _conn(cluster: LocalCluster, bootstrap: str | None = None) -> KafkaConnection:
+    """The cluster's admin (its own secrets folder: each test cluster is formatted with its own users)."""
+    admin = cluster.admin_credentials()
+    assert admin is not None
+    return KafkaConnection(bootstrap or cluster.bootstrap, admin.principal, cluster.secrets.path(admin.principal))
+
+
+def _produce(bootstrap: KafkaConnection, topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test"), acks="all")
     for value in values:
         producer.send(topic, value=value)
     producer.flush()
     producer.close()
 
 
-def _read_all(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
+def _read_all(bootstrap: KafkaConnection, topic: str) -> list[bytes]:
+    consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"), enable_auto_commit=False,
+                             consumer_timeout_ms=5000)
     tp = TopicPartition(topic, 0)
     consumer.assign([tp])
     consumer.seek_to_beginning(tp)
@@ -45,13 +54,13 @@ def test_start_is_idempotent_and_data_survives_a_restart(tmp_path: Path) -> None
         first_pid = cluster.pid(cluster.nodes[0])
         cluster.start()  # already running: leaves it alone
         assert cluster.pid(cluster.nodes[0]) == first_pid
-        _produce(cluster.bootstrap, "kept", ["社区服务".encode(), b"two"])
+        _produce(_conn(cluster), "kept", ["社区服务".encode(), b"two"])
         cluster.stop()
         assert cluster.pid(cluster.nodes[0]) is None
         assert not any(answers for _, _, answers in cluster.status())
         cluster.start()
         assert cluster.pid(cluster.nodes[0]) != first_pid
-        assert _read_all(cluster.bootstrap, "kept") == ["社区服务".encode(), b"two"]
+        assert _read_all(_conn(cluster), "kept") == ["社区服务".encode(), b"two"]
     finally:
         cluster.stop()
 
@@ -83,13 +92,13 @@ def test_three_node_cluster_replicates_and_survives_one_node_down(tmp_path: Path
     cluster = LocalCluster(tmp_path / "three", size=3, base_port=24292, heap="384m")
     cluster.start()
     try:
-        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+        admin = KafkaAdminClient(**kafka_python_config(_conn(cluster), client_id="cshub-test"))
         admin.create_topics([NewTopic("replicated", num_partitions=1, replication_factor=3,
                                       topic_configs={"min.insync.replicas": "2"})])
         admin.close()
-        _produce(cluster.bootstrap, "replicated", [b"before"])
+        _produce(_conn(cluster), "replicated", [b"before"])
         cluster.stop_node(cluster.nodes[2], kill=True)
-        live = ",".join(n.bootstrap for n in cluster.nodes[:2])
+        live = _conn(cluster, ",".join(n.bootstrap for n in cluster.nodes[:2]))
         _produce(live, "replicated", [b"while-one-down"])
         assert _read_all(live, "replicated") == [b"before", b"while-one-down"]
     finally:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from connectors.demo import DemoFeed, PublisherSink, run_feed
+from schemas.kafka_config import kafka_python_config
 
 
 def _flatten(feed: DemoFeed) -> list[tuple[str, str, str, object]]:
@@ -90,7 +91,7 @@ def test_run_feed_publishes_through_the_real_publisher(kafka_bootstrap: str, uni
     finally:
         sink.close()
     assert stats.reports + stats.bad == sum(expected.values())
-    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    consumer = KafkaConsumer(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"))
     try:
         for (province, kind), count in expected.items():
             tp = TopicPartition(names.inbound(province, kind), 0)

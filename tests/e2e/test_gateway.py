@@ -19,6 +19,7 @@ from aiohttp import web
 
 from connectors.gateway import Gateway, GatewayConfig
 from connectors.gateway.snapshot import Snapshot, jsonable
+from schemas.kafka_config import kafka_python_config
 
 
 def _coverage_row(province: str, covered: int) -> dict:
@@ -62,11 +63,11 @@ def test_gateway_serves_every_partition_and_pushes_changes(kafka_bootstrap: str,
     from schemas.topics import TopicNames
 
     names = TopicNames(unique_name("gw"))
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"))
     admin.create_topics([NewTopic(names.national("coverage"), 3, 1, topic_configs={"cleanup.policy": "compact"}),
                          NewTopic(names.notifications, 2, 1)])
     admin.close()
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"), acks="all")
     provinces = ["000000", "110000", "120000", "130000", "140000", "150000"]
     for i, p in enumerate(provinces):  # spread over all three partitions explicitly
         producer.send(names.national("coverage"), key=p.encode(), partition=i % 3,

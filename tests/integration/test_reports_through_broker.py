@@ -10,6 +10,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from schemas import codec
+from schemas.kafka_config import kafka_python_config
 from schemas.models import KIND_MODELS, FacilityReport, FundingReport, PolicyReport, Report
 from schemas.topics import TopicNames
 
@@ -47,14 +48,16 @@ def _reports() -> list[Report]:
 def test_each_kind_round_trips_through_kafka(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> None:
     topics = TopicNames(root=unique_name("t"))
     reports = _reports()
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = KafkaProducer(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"),
+                             acks="all", enable_idempotence=True)
     for report in reports:
         payload = codec.encode(report.SCHEMA, report.to_avro())
         producer.send(topics.inbound(report.province, report.KIND), key=report.report_id.encode(), value=payload)
     producer.flush()
     producer.close()
 
-    consumer = KafkaConsumer(*(topics.inbound("320000", r.KIND) for r in reports), bootstrap_servers=kafka_bootstrap,
+    consumer = KafkaConsumer(*(topics.inbound("320000", r.KIND) for r in reports),
+                             **kafka_python_config(kafka_bootstrap, client_id="cshub-test"),
                              group_id=unique_name("ministry"), auto_offset_reset="earliest",
                              consumer_timeout_ms=15_000)
     received: dict[str, Report] = {}

@@ -66,7 +66,8 @@ def test_ministries_gateway_and_auditor_never_write_or_create() -> None:
 def test_worker_creates_only_faust_internal_topics_and_joins_only_its_group() -> None:
     acls = grants(principals()["hub-worker"], NAMES, APP)
     assert {g.name for g in acls if g.operation == "CREATE"} == {"cshub-worker-"}
-    assert [g for g in acls if g.resource == "group"] == [Grant("group", "literal", APP, "READ")]
+    assert [g for g in acls if g.resource == "group"] == [Grant("group", "literal", APP, "READ"),
+                                                          Grant("group", "prefixed", f"{APP}-", "READ")]
     assert Grant("topic", "prefixed", "cshub.in.", "READ") in acls
     assert not any(g.operation == "WRITE" and g.name.startswith("cshub.in.") for g in acls)
 

@@ -37,6 +37,7 @@ from kafka import KafkaProducer
 from test_worker import ITEMS, PROVINCES, encode_stream, wait_for_tables
 from truth import expected
 
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames
 from streams.loadgen import generate
 
@@ -59,7 +60,8 @@ class Feeder:
 
     def _run(self) -> None:
         try:
-            producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, batch_size=1024 * 1024,
+            producer = KafkaProducer(**kafka_python_config(self.bootstrap, client_id="cshub-test"),
+                                     linger_ms=5, batch_size=1024 * 1024,
                                      acks="all", retries=10, request_timeout_ms=30_000)
             try:
                 for chunk in self.chunks:
@@ -256,7 +258,7 @@ def test_a_produce_failure_stops_the_worker_and_its_restart_is_exact(kafka_boots
     worker = worker_factory(kafka_bootstrap, names.root)
     worker.start()
     worker.wait_ready()
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"))
     topic = names.national("coverage")
 
     def max_message_bytes(value: str) -> None:

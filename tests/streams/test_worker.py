@@ -21,6 +21,7 @@ from truth import NATIONAL, expected, published_values
 
 from core import SCHEMA_OF_KIND
 from schemas import codec, reference, samples
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames
 from streams.loadgen import generate
 
@@ -112,7 +113,8 @@ def test_tables_stay_exact_when_the_worker_is_sigkilled(kafka_bootstrap: str, un
     chunks = [encoded[i:i + 5000] for i in range(0, len(encoded), 5000)]
 
     def feed() -> None:
-        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5, batch_size=1024 * 1024, acks="all")
+        producer = KafkaProducer(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"),
+                                 linger_ms=5, batch_size=1024 * 1024, acks="all")
         try:
             for chunk in chunks:
                 for topic, key, value in chunk:
