@@ -151,6 +151,7 @@ def grants(principal: Principal, names: TopicNames, app_id: str) -> list[Grant]:
         out = topic("prefixed", names.inbound_prefix(), "READ")
         out += topic("prefixed", names.validated_prefix, "READ", "WRITE")
         out += topic("literal", names.national_parts, "READ", "WRITE")
+        out += topic("literal", names.validated_batches, "READ", "WRITE")  # the ingress's envelopes to Faust
         out += topic("prefixed", names.national_prefix, "WRITE")
         out += topic("prefixed", names.feedback_prefix, "WRITE")
         out += topic("literal", names.notifications, "WRITE")

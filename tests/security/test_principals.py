@@ -106,3 +106,20 @@ def test_each_singleton_role_is_required(tmp_path: Path) -> None:
     path.write_text("principal,role,name_zh,name_en\nhub-worker,worker,a,b\n", encoding="utf-8")
     with pytest.raises(PrincipalsError, match="exactly one principal with role admin"):
         principals(path)
+
+
+def _covers(grant: Grant, topic: str) -> bool:
+    return topic == grant.name if grant.pattern == "literal" else topic.startswith(grant.name)
+
+
+def test_the_worker_may_use_every_topic_of_the_plan_and_only_the_admin_creates_the_hub_topics() -> None:
+    """A topic added to the plan without a worker ACL would make `cshub worker` try to create it (and be refused)."""
+    from schemas.topics import TopicPlan
+
+    plan = TopicPlan(NAMES, tuple(provinces()), app_id=APP)
+    worker = grants(principals()["hub-worker"], NAMES, APP)
+    for spec in plan.specs():
+        ops = {g.operation for g in worker if g.resource == "topic" and _covers(g, spec.name)}
+        assert ops & {"READ", "WRITE"}, f"hub-worker cannot even see {spec.name}"
+        assert "DESCRIBE_CONFIGS" in ops, f"hub-worker cannot check the configs of {spec.name}"
+        assert ("CREATE" in ops) == spec.name.startswith(f"{APP}-"), spec.name
