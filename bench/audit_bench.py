@@ -35,6 +35,7 @@ from connectors.admin import ensure_topics
 from connectors.kafka_io import FAST_FETCH
 from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec, reference, samples
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames, TopicPlan
 
 
@@ -43,7 +44,8 @@ def _produce_one(args: tuple[str, str, list[str], int, int, int]) -> int:
     bootstrap, root, provinces, total, keys, seed = args
     names = TopicNames(root)
     rng = random.Random(seed)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=50, batch_size=1024 * 1024,
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-bench"), acks=1, linger_ms=50,
+                             batch_size=1024 * 1024,
                              max_request_size=8 * 1024 * 1024)
     all_provinces = sorted(reference.provinces())
     per_province_keys = max(1, keys // len(all_provinces))
@@ -90,7 +92,8 @@ def produce(bootstrap: str, names: TopicNames, total: int, keys: int) -> int:
 
 
 def raw_consume(bootstrap: str, names: TopicNames) -> tuple[int, float]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **FAST_FETCH)
+    consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-bench"), group_id=None,
+                             enable_auto_commit=False, **FAST_FETCH)
     tps = [TopicPartition(t, 0) for t in consumer.topics() if names.parse_inbound(t)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)

@@ -8,7 +8,8 @@ Faust app starts, so Faust never auto-creates a topic with its own defaults), co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
@@ -21,11 +22,25 @@ from schemas.kafka_config import Target, connection, kafka_python_config
 from schemas.topics import CHECKED_CONFIGS, TopicDifference, TopicSpec, TopicState, differences
 
 
-def _admin(target: Target, timeout_ms: int) -> KafkaAdminClient:
+@contextmanager
+def _admin(target: Target, timeout_ms: int, doing: str) -> Iterator[KafkaAdminClient]:
+    """An admin client for one job; a Kafka error on the way is a ConnectorError saying what was being done."""
     try:
-        return KafkaAdminClient(**kafka_python_config(target, client_id="cshub-admin", request_timeout_ms=timeout_ms))
+        admin = KafkaAdminClient(**kafka_python_config(target, client_id="cshub-admin", request_timeout_ms=timeout_ms))
     except (KafkaError, OSError) as exc:
         raise BrokerUnreachable(connection(target), exc) from exc
+    try:
+        yield admin
+    except KafkaError as exc:
+        conn = connection(target)
+        denial = refused(exc, conn.principal, conn.bootstrap, doing.replace("creating", "create").replace(
+            "reading", "read"))
+        if denial is not None:  # refused by the broker's ACLs: one line, exit 77
+            raise denial from None
+        raise ConnectorError(f"{doing} on {connection(target)} failed: {exc}",
+                             "check that the broker is up (`cshub broker status`)") from exc
+    finally:
+        admin.close()
 
 
 def ensure_topics(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int = 30_000) -> list[str]:
@@ -33,8 +48,7 @@ def ensure_topics(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int
 
     Idempotent: existing topics are left alone, so two processes (or two workers) may race safely.
     """
-    admin = _admin(target, timeout_ms)
-    try:
+    with _admin(target, timeout_ms, "creating topics") as admin:
         existing = set(admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         created: list[str] = []
@@ -59,25 +73,11 @@ def ensure_topics(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int
         if created:
             admin.wait_for_topics(created, timeout_ms=timeout_ms)
         return created
-    except KafkaError as exc:
-        _raise_if_refused(exc, target, "create the hub's topics")
-        raise ConnectorError(f"creating topics on {connection(target)} failed: {exc}",
-                             "check that the broker is up (`cshub broker status`)") from exc
-    finally:
-        admin.close()
-
-
-def _raise_if_refused(exc: BaseException, target: Target, action: str) -> None:
-    conn = connection(target)
-    denial = refused(exc, conn.principal, conn.bootstrap, action)
-    if denial is not None:
-        raise denial from None
 
 
 def describe(target: Target, names: Sequence[str], *, timeout_ms: int = 30_000) -> dict[str, TopicState]:
     """What the broker has of these topics (absent ones are left out): partitions, replication, checked configs."""
-    admin = _admin(target, timeout_ms)
-    try:
+    with _admin(target, timeout_ms, "reading topic metadata") as admin:
         existing = set(admin.list_topics())
         present = [n for n in names if n in existing]
         out: dict[str, TopicState] = {}
@@ -89,12 +89,6 @@ def describe(target: Target, names: Sequence[str], *, timeout_ms: int = 30_000) 
                 replication = max((len(p["replica_nodes"]) for p in parts), default=0)
                 out[name] = TopicState(name, len(parts), replication, configs.get(name, {}))
         return out
-    except KafkaError as exc:
-        _raise_if_refused(exc, target, "describe the hub's topics")
-        raise ConnectorError(f"reading topic metadata from {connection(target)} failed: {exc}",
-                             "check that the broker is up (`cshub broker status`)") from exc
-    finally:
-        admin.close()
 
 
 def _configs(admin: KafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:

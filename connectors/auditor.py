@@ -53,7 +53,6 @@ from schemas.errors import CodecError
 from schemas.kafka_config import Target
 from schemas.topics import KINDS, NATIONAL_CODE, TABLES, TopicNames
 
-OBLIGATIONS_FILE = Path(reference.__file__).resolve().parent / "data" / "obligations.csv"
 RowKey = tuple[str, str]  # (table, province)
 Raw = tuple[str, int, int, int, bytes | None]  # topic, partition, offset, timestamp ms, value
 
@@ -69,7 +68,7 @@ class AuditSetup:
     @classmethod
     def default(cls) -> AuditSetup:
         return cls(tuple(reference.provinces()), tuple(reference.policy_items()),
-                   OBLIGATIONS_FILE.read_text(encoding="utf-8"))
+                   reference.obligations_csv())
 
     def hub(self) -> Hub:
         config = HubConfig(provinces=self.provinces, policy_items=self.policy_items)

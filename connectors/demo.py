@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from schemas.kafka_config import Target, kafka_python_config
+from schemas.kinds import SCHEMA_OF_KIND
 from schemas.reference import policy_items, provinces
 from schemas.topics import Kind, TopicNames
 
@@ -401,7 +402,7 @@ def run_feed(feed: DemoFeed, sink: DemoSink, names: TopicNames, *, month_seconds
         grouped: dict[tuple[str, Kind], list[dict[str, Any]]] = {}
         for send in sends:
             if send.raw is not None:  # past the publisher: raw bytes, or a record encoded without validation
-                value = send.raw or codec.encode(_SCHEMA_OF[send.kind], send.record or {})
+                value = send.raw or codec.encode(SCHEMA_OF_KIND[send.kind], send.record or {})
                 key = str((send.record or {}).get("report_id", "garbage")).encode()
                 sink.send_raw(names.inbound(send.province, send.kind), key, value)
                 stats.bad += 1
@@ -416,10 +417,6 @@ def run_feed(feed: DemoFeed, sink: DemoSink, names: TopicNames, *, month_seconds
         if stop is not None and (stop.is_set() or (month_seconds > 0 and stop.wait(month_seconds))):
             break
     return stats
-
-
-_SCHEMA_OF: dict[str, str] = {"facility": "cshub.FacilityReport", "funding": "cshub.FundingReport",
-                              "policy": "cshub.PolicyReport"}
 
 
 class PublisherSink:

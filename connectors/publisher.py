@@ -29,9 +29,8 @@ from connectors.validation import RowProblem, validate_record
 from schemas import codec, registry
 from schemas.credentials import refused
 from schemas.kafka_config import Target, connection, kafka_python_config
+from schemas.kinds import SCHEMA_OF_KIND
 from schemas.topics import Kind, TopicNames
-
-SCHEMA_NAMES: dict[str, str] = {"facility": "FacilityReport", "funding": "FundingReport", "policy": "PolicyReport"}
 
 
 def ranges(numbers: Iterable[int]) -> list[tuple[int, int]]:
@@ -176,7 +175,7 @@ class Publisher:
 
     def publish_schema(self, kind: Kind, timeout_s: float = 30.0) -> None:
         """Send the writer schema of `kind` to the compacted schemas topic (once per publisher)."""
-        sv = registry.latest(SCHEMA_NAMES[kind])
+        sv = registry.latest(SCHEMA_OF_KIND[kind])
         if sv.fingerprint_hex in self._schemas_sent:
             return
         # Its own short-lived, non-idempotent producer: a province may read the schema history but not write it
@@ -216,7 +215,7 @@ class Publisher:
             self._refusal(exc, self.names.schemas)
             result.error = f"could not publish the writer schema to {self.names.schemas}: {exc}; nothing was sent"
             return result
-        name = SCHEMA_NAMES[kind]
+        name = SCHEMA_OF_KIND[kind]
         for row, record in rows:
             result.rows += 1
             avro, problems = validate_row(kind, self.province, row, record)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.errors import ReaderError
+from schemas.beijing import BEIJING
 from schemas.rules import INDICATORS
 from schemas.topics import Kind
 
@@ -74,7 +75,6 @@ ZH_HEADERS = {
 }
 ZH_VALUES = {"城市": "URBAN", "农村": "RURAL", "是": "true", "否": "false"}
 LIST_SEPARATORS = (";", "；", "、", ",", "，")
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def column_of(kind: Kind, loc: tuple[Any, ...], record: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ API:
 - `Hub(config, rules=(), keep_writes=False)`: `.apply(kind, record, ts_ms, topic, partition, offset) -> notes`,
   `.take_writes()` (the state writes to persist),
   `.rows(provinces=None, tables=REPORT_TABLES)`, `.load(stored_items)`, `.take_dirty()`, `.positions`.
-- `HubConfig`, `Targets`, `Target`: provinces, policy items, targets (DOMAIN.md defaults).
+- `HubConfig`, `Targets`, `Target`: provinces, policy items, targets (docs/domain.md defaults).
 - `build_row`, `encode_row`, `row_values`, `ROW_SCHEMAS`, `REPORT_TABLES`, `MET_FLAGS`.
 - National stage: `Part` (a province's totals, offsets, as_of), `national_row(table, parts, config)` (the
   000000 row; `Hub.rows` and `obligation_rows` use it too), `encode_part`/`decode_part`/`part_key`.
@@ -46,7 +46,7 @@ from core.national import Part, decode_part, encode_part, merged_offsets, nation
 from core.notify import BurstDetector, notification, record_anomalies, row_changes
 from core.obligations import ObligationRule, ledger, obligation_status, owed_periods
 from core.obligations import parse_rules as obligation_rules
-from core.rows import MET_FLAGS, REPORT_TABLES, ROW_SCHEMAS, build_row, encode_row, row_values
+from core.rows import MET_FLAGS, ROW_SCHEMAS, build_row, encode_row, row_values
 from core.tables import PublishedTables, newly_missing, obligation_counts, obligation_rows
 from core.validation import (
     KIND_OF_SCHEMA,
@@ -61,6 +61,7 @@ from core.validation import (
     problems,
     rejection,
 )
+from schemas.topics import REPORT_TABLES
 
 __all__ = [
     "KIND_OF_SCHEMA",

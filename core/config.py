@@ -1,4 +1,4 @@
-"""The configurable facts the core measures against: targets (DOMAIN.md defaults), units, items.
+"""The configurable facts the core measures against: targets (docs/domain.md defaults), units, items.
 
 Plain frozen dataclasses, no file reading: the worker and the auditor build one from the
 reference data (`HubConfig.from_reference()`) or tests build one by hand.
@@ -25,7 +25,7 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Targets:
-    """Defaults from DOMAIN.md: urban 100 %, rural > 80 %, 30 m²/100 households, big-city care > 80 %,
+    """Defaults from docs/domain.md: urban 100 %, rural > 80 %, 30 m²/100 households, big-city care > 80 %,
     monthly visits 100 %, every unit with a "one old and one small" solution."""
 
     urban_coverage: Target = Target(Decimal("1.0000"))

@@ -29,8 +29,9 @@ from core.contributions import Contribution, contribution
 from core.national import NATIONAL, Part, national_row
 from core.notify import Notification, notification, record_anomalies
 from core.obligations import ObligationRule
-from core.rows import REPORT_TABLES, Offsets, Row, build_row
+from core.rows import Offsets, Row, build_row
 from core.totals import ProvinceTotals
+from schemas.topics import REPORT_TABLES
 
 __all__ = ["NATIONAL", "Hub", "received_key", "report_key"]
 _SEP = "|"

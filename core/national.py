@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from core.config import HubConfig
 from core.rows import Offsets, Row, build_row
 from core.totals import sum_totals
+from schemas.topics import NATIONAL_CODE
 
-NATIONAL = "000000"
+NATIONAL = NATIONAL_CODE
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.rows import MET_FLAGS, Row
+from schemas.topics import NATIONAL_CODE
 
 Notification = dict[str, Any]
 
@@ -64,7 +65,7 @@ def row_changes(table: str, old: Row | None, new: Row, event_ms: int) -> list[No
             f"({value_field}={value}, target {target})",
             event_ms, table=table, value=None if value is None else str(value),
             target=None if target is None else str(target)))
-    if table == "policy" and province != "000000":
+    if table == "policy" and province != NATIONAL_CODE:
         before = {i["code"]: i["completed"] for i in (old or {}).get("items", ())}
         for item in new["items"]:
             if item["completed"] and not before.get(item["code"]):

@@ -15,11 +15,13 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from schemas.beijing import BEIJING
+
 Status = Literal["on_time", "late", "missing", "pending"]
-CST = timezone(timedelta(hours=8))
+CST = BEIJING
 
 
 @dataclass(frozen=True, slots=True)

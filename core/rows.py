@@ -13,18 +13,11 @@ from typing import Any
 
 from core.config import HubConfig
 from core.contributions import FUNDING_SOURCES, POLICY_STATUSES
+from schemas.tables import MET_FLAGS, ROW_SCHEMAS
 
-ROW_SCHEMAS: dict[str, str] = {
-    "coverage": "cshub.CoverageRow",
-    "facilities": "cshub.FacilitiesRow",
-    "funding": "cshub.FundingRow",
-    "policy": "cshub.PolicyRow",
-    "services": "cshub.ServicesRow",
-    "obligations": "cshub.ObligationsRow",
-}
-"""Avro schema of each national table's rows."""
+__all__ = ["MET_FLAGS", "ROW_SCHEMAS", "build_row", "encode_row", "row_values"]
 
-REPORT_TABLES: tuple[str, ...] = ("coverage", "facilities", "funding", "policy", "services")
+
 """Tables computed from reports; `obligations` is computed from the deadline ledger and a time."""
 
 Row = dict[str, Any]
@@ -129,15 +122,6 @@ def build_row(table: str, province: str, totals: dict[str, int], config: HubConf
     return row
 
 
-MET_FLAGS: dict[str, tuple[str, ...]] = {
-    "coverage": ("urban_met", "rural_met"),
-    "facilities": ("floor_area_met",),
-    "funding": ("consistent",),
-    "policy": ("solution_met",),
-    "services": ("big_city_care_met", "visit_met"),
-    "obligations": ("met",),
-}
-"""The target flags of each table: a change of one of them is a notification."""
 
 
 def row_values(row: Row) -> Row:

@@ -15,30 +15,22 @@ from typing import Any
 
 from schemas import codec, rules
 from schemas.errors import CodecError, Problem
-from schemas.topics import Kind, TopicNames
-
-KIND_OF_SCHEMA: dict[str, str] = {
-    "cshub.FacilityReport": "facility",
-    "cshub.FundingReport": "funding",
-    "cshub.PolicyReport": "policy",
-}
-"""Report kind of each report schema name."""
-
-SCHEMA_OF_KIND: dict[str, str] = {kind: name for name, kind in KIND_OF_SCHEMA.items()}
+from schemas.kinds import KIND_OF_SCHEMA, SCHEMA_OF_KIND, Kind
+from schemas.topics import TopicNames
 
 
-def problems(topic_province: str, topic_kind: str, schema_name: str, record: dict[str, Any],
+def problems(topic_province: str, topic_kind: Kind, schema_name: str, record: dict[str, Any],
              provinces: Collection[str]) -> list[Problem]:
     """Everything wrong with a decoded record that arrived on `cshub.in.<topic_province>.<topic_kind>`."""
     kind = KIND_OF_SCHEMA.get(schema_name)
     if kind != topic_kind:
         return [Problem("schema", schema_name, "wrong_kind",
-                        f"topic {topic_kind} takes {SCHEMA_OF_KIND.get(topic_kind)} records only")]
+                        f"topic {topic_kind} takes {SCHEMA_OF_KIND[topic_kind]} records only")]
     found = record.get("province")
     if found != topic_province:
         return [Problem("province", found, "wrong_province",
                         f"a province reports about itself only: this topic belongs to {topic_province}")]
-    return rules.check(kind, record, provinces=provinces)  # type: ignore[arg-type]  # kind checked above
+    return rules.check(topic_kind, record, provinces=provinces)
 
 
 def rejection(data: bytes, topic: str, partition: int, offset: int, key: bytes | None, reason: str,

@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from schemas import rules
 from schemas.errors import Problem, ValidationFailed
-from schemas.topics import Kind
+from schemas.kinds import SCHEMA_OF_KIND, Kind
 
 _CENT = Decimal("0.01")
 
@@ -120,7 +120,7 @@ class FacilityReport(_Report):
     """One community comprehensive service facility (社区综合服务设施); cshub.FacilityReport v2 (v1 + address)."""
 
     KIND: ClassVar[Kind] = "facility"
-    SCHEMA: ClassVar[str] = "cshub.FacilityReport"
+    SCHEMA: ClassVar[str] = SCHEMA_OF_KIND["facility"]
 
     county_code: str
     community_code: str
@@ -139,7 +139,7 @@ class FundingReport(_Report):
     """Money from one source for one project, cumulative to the period; cshub.FundingReport v1."""
 
     KIND: ClassVar[Kind] = "funding"
-    SCHEMA: ClassVar[str] = "cshub.FundingReport"
+    SCHEMA: ClassVar[str] = SCHEMA_OF_KIND["funding"]
 
     source: Literal["SPECIAL_BOND", "CENTRAL_BUDGET", "PROVINCIAL_FISCAL", "SOCIAL_CAPITAL"]
     bond_code: str | None = None
@@ -183,7 +183,7 @@ class PolicyReport(_Report):
     """A province's policy item statuses and indicators for one period; cshub.PolicyReport v1."""
 
     KIND: ClassVar[Kind] = "policy"
-    SCHEMA: ClassVar[str] = "cshub.PolicyReport"
+    SCHEMA: ClassVar[str] = SCHEMA_OF_KIND["policy"]
 
     items: tuple[PolicyItemStatus, ...] = ()
     indicators: ProvinceIndicators

@@ -18,6 +18,7 @@ from schemas.errors import ReferenceDataError
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PROVINCES_FILE = DATA_DIR / "provinces.csv"
 POLICY_ITEMS_FILE = DATA_DIR / "policy_items.csv"
+OBLIGATIONS_FILE = DATA_DIR / "obligations.csv"
 PROVINCES_ENV = "CSHUB_PROVINCES_FILE"
 _ADVICE = "fix the file (UTF-8 CSV with a code,name_zh,name_en header) or point --provinces-file elsewhere"
 
@@ -47,6 +48,17 @@ def provinces(path: str | Path | None = None) -> dict[str, Province]:
     """
     chosen = path or os.environ.get(PROVINCES_ENV) or PROVINCES_FILE
     return _load_provinces(str(chosen))  # keyed by the text: no file-system call per lookup
+
+
+def obligations_csv(path: str | Path | None = None) -> str:
+    """The reporting obligations (kind,due_day,first_period) as CSV text, for `core.obligations.parse_rules`."""
+    chosen = Path(path or OBLIGATIONS_FILE)
+    try:
+        return chosen.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReferenceDataError(f"cannot read the obligations file {chosen}: {exc}",
+                                 "fix the file (UTF-8 CSV with a kind,due_day,first_period header) or point"
+                                 " --obligations-file elsewhere") from exc
 
 
 def policy_items(path: str | Path | None = None) -> dict[str, PolicyItem]:

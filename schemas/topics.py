@@ -1,4 +1,4 @@
-"""Every Kafka topic name the hub uses, in one place: the names are a contract (DESIGN.md).
+"""Every Kafka topic name the hub uses, in one place: the names are a contract (docs/design.md).
 
 All names hang off one root, `cshub` in production. Tests give each run its own root (for
 example `t3f9c2a`) so that they share one broker without seeing each other's records.
@@ -10,17 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["facility", "funding", "policy"]
-KINDS: tuple[Kind, ...] = ("facility", "funding", "policy")
+from schemas.kinds import KINDS, Kind
+from schemas.tables import REPORT_TABLES, TABLES
+
+__all__ = ["KINDS", "NATIONAL_CODE", "REPORT_TABLES", "TABLES", "Kind", "TopicNames", "TopicPlan", "TopicSpec"]
 
 NATIONAL_CODE = "000000"
 """Province code of the national row in every national table."""
 
-TABLES: tuple[str, ...] = ("coverage", "facilities", "funding", "policy", "services", "obligations")
-"""The national progress tables, each a compacted topic `cshub.national.<table>` keyed by province:
-coverage (urban/rural facility coverage), facilities (by status, area standard), funding (by source),
-policy (items by status), services (big-city elderly-care/childcare coverage, monthly visit rate),
-obligations (reporting deadlines: on time, late, missing)."""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ TARGETS = {
     "big_city_care_pct": 80.0,
     "monthly_visit_pct": 100.0,
 }
-"""Default targets from DOMAIN.md, for the page's legend; the rows carry the targets the worker used."""
+"""Default targets from docs/domain.md, for the page's legend; the rows carry the targets the worker used."""
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,13 @@ class GatewayConfig:
 
 
 def _reference() -> dict[str, Any]:
-    import csv
+    """What the page needs of the reference data, from its one reader (`schemas.reference`)."""
+    from dataclasses import asdict
 
-    def rows(name: str) -> list[dict[str, str]]:
-        with resources.files("schemas").joinpath(f"data/{name}").open(encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
+    from schemas import reference
 
-    return {"provinces": rows("provinces.csv"), "policy_items": rows("policy_items.csv"),
+    return {"provinces": [asdict(p) for p in reference.provinces().values()],
+            "policy_items": [asdict(i) for i in reference.policy_items().values()],
             "national_code": NATIONAL_CODE, "tables": list(TABLES), "targets": TARGETS}
 
 

@@ -7,35 +7,13 @@ Values are kept JSON-ready (see `jsonable`), so a handler can serialise a copy w
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import threading
-import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
-
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy of a decoded Avro value: money stays exact as a string (never a float)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    return value
+from schemas.jsonable import jsonable
 
 
 @dataclass

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import time
 from pathlib import Path
 
 from cshub.options import add_settings, settings_from
+from schemas.beijing import parse_ms, show_ms
 from schemas.errors import CshubError
-
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def parse_time(text: str) -> int:
     """Epoch ms from ISO 8601 (no zone = Beijing time) or from a number of epoch milliseconds."""
-    if text.isdigit():
-        return int(text)
     try:
-        moment = dt.datetime.fromisoformat(text)
+        return parse_ms(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time: use ISO 8601, e.g. 2026-03-10T18:00+08:00,"
-                                         " or epoch milliseconds") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=BEIJING)
-    return int(moment.timestamp() * 1000)
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,8 +81,7 @@ def _report(args: argparse.Namespace, hub, stats, published, started: float, sou
     rejected = ", ".join(f"{k} {v}" for k, v in stats.rejected.most_common()) or "none"
     when = ""
     if args.until is not None:
-        moment = dt.datetime.fromtimestamp(args.until / 1000, BEIJING)
-        when = f" as of {moment:%Y-%m-%d %H:%M:%S} (+08:00)"
+        when = f" as of {show_ms(args.until)}"
     print(f"replayed {stats.records} input records from {source}{when}: {stats.applied} valid,"
           f" rejected: {rejected}; {rate:,.0f} records/s; {elapsed:.1f} s in all")
     compared = sum(1 for key in published if key[0] in args.tables)

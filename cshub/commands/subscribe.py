@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from cshub.options import add_settings, settings_from
+from schemas.jsonable import jsonable
 
 HIDDEN_FIELDS = ("source_offsets", "offsets", "input_offsets", "applied_offsets")
 """Bookkeeping fields of a row (which input offsets it reflects): kept in jsonl, left out of the table."""
@@ -26,21 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings(parser, "bootstrap", "principal", "password_file", "topic_root")
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe and exact: Decimal as a string, datetimes ISO, bytes hex."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested records become dotted columns (funding.SPECIAL_BOND.allocated); lists stay JSON."""
     out: dict[str, Any] = {}
@@ -51,9 +37,9 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, dict):
             out.update(flatten(value, f"{name}."))
         elif isinstance(value, list):
-            out[name] = json.dumps(_plain(value), ensure_ascii=False)
+            out[name] = json.dumps(jsonable(value), ensure_ascii=False)
         else:
-            out[name] = _plain(value)
+            out[name] = jsonable(value)
     return out
 
 
@@ -119,7 +105,7 @@ def _write_rows(fmt: str, rows: list[Any], header_done: list[bool]) -> None:
     if fmt == "jsonl":
         for row in rows:
             print(json.dumps({"table": row.table, "province": row.province, "offset": row.offset,
-                              **_plain(row.values)}, ensure_ascii=False), flush=True)
+                              **jsonable(row.values)}, ensure_ascii=False), flush=True)
         return
     flat = [{"province": r.province, "province_name": r.province_name, **flatten(r.values)} for r in rows]
     if not flat:
@@ -184,7 +170,7 @@ def _national(args: argparse.Namespace, sub: Any) -> int:
 def _notifications(args: argparse.Namespace, sub: Any) -> int:
     for note in sub.notifications(follow=args.follow):
         if args.format == "jsonl":
-            print(json.dumps({"province": note.province, "offset": note.offset, **_plain(note.values)},
+            print(json.dumps({"province": note.province, "offset": note.offset, **jsonable(note.values)},
                              ensure_ascii=False), flush=True)
         else:
             values = flatten(note.values)

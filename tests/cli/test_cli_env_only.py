@@ -141,3 +141,10 @@ def test_worker_and_run_go_where_the_environment_says(kafka_bootstrap: str, tmp_
         out, _ = run.communicate(timeout=60)
     assert "topics:    " in out and f"under '{names.root}'" in out, out
     assert "broker:" not in out, out
+
+
+def test_broker_status_looks_where_the_environment_says(tmp_path: Path) -> None:
+    port = free_port()
+    env = only_env(CSHUB_BROKER_HOME=str(tmp_path / "b"), CSHUB_BROKER_PORT=str(port))
+    status = cshub("broker", "status", env=env)
+    assert status.returncode == 3 and status.stdout.strip() == f"node 1 127.0.0.1:{port} stopped", status.stdout

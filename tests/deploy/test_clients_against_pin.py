@@ -42,8 +42,8 @@ def test_aiokafka_consumes_in_a_group_and_commits(kafka_bootstrap: str, unique_n
     topic, group = unique_name("aio"), unique_name("group")
 
     async def scenario() -> tuple[list[bytes], int | None]:
-        producer = AIOKafkaProducer(**aiokafka_config(kafka_bootstrap, client_id="cshub-test"),
-                                    acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(**aiokafka_config(kafka_bootstrap, client_id="cshub-test"), acks="all",
+                                    enable_idempotence=True)
         await producer.start()
         try:
             for i in range(20):

@@ -48,8 +48,8 @@ def _reports() -> list[Report]:
 def test_each_kind_round_trips_through_kafka(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> None:
     topics = TopicNames(root=unique_name("t"))
     reports = _reports()
-    producer = KafkaProducer(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"),
-                             acks="all", enable_idempotence=True)
+    producer = KafkaProducer(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"), acks="all",
+                             enable_idempotence=True)
     for report in reports:
         payload = codec.encode(report.SCHEMA, report.to_avro())
         producer.send(topics.inbound(report.province, report.KIND), key=report.report_id.encode(), value=payload)
