@@ -87,7 +87,12 @@ def _create_topics(bootstrap: str, admin: Credentials, names: TopicNames) -> Non
 def closing() -> Iterator[Callable[[Any], Any]]:
     """Register clients to close at the end of the test, whatever happens."""
     opened: list[Any] = []
-    yield lambda client: opened.append(client) or client
+
+    def register(client: Any) -> Any:
+        opened.append(client)
+        return client
+
+    yield register
     for client in reversed(opened):
         with contextlib.suppress(Exception):  # a client that failed to start may not close cleanly
             client.close()
