@@ -16,6 +16,9 @@ from schemas.kafka_config import KafkaConnection, kafka_python_config
 
 pytestmark = pytest.mark.integration
 
+BASE = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092"))
+"""This run's ports are BASE..BASE+19 (the session broker has BASE, BASE+1): never another engineer's."""
+
 
 def _conn(cluster: LocalCluster, bootstrap: str | None = None) -> KafkaConnection:
     """The cluster's admin (its own secrets folder: each test cluster is formatted with its own users)."""
@@ -48,7 +51,7 @@ def _read_all(bootstrap: KafkaConnection, topic: str) -> list[bytes]:
 
 
 def test_start_is_idempotent_and_data_survives_a_restart(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path / "b", base_port=24092)
+    cluster = LocalCluster(tmp_path / "b", base_port=BASE + 14)
     cluster.start()
     try:
         first_pid = cluster.pid(cluster.nodes[0])
@@ -68,7 +71,7 @@ def test_start_is_idempotent_and_data_survives_a_restart(tmp_path: Path) -> None
 def test_stop_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        cluster = LocalCluster(tmp_path / "c", base_port=24192)
+        cluster = LocalCluster(tmp_path / "c", base_port=BASE + 16)
         cluster.nodes[0].home.mkdir(parents=True)
         cluster.nodes[0].pid_file.write_text(str(stranger.pid))  # a stale pid file naming someone else
         cluster.stop()
@@ -89,7 +92,7 @@ def test_port_taken_by_another_broker_is_a_clear_error(tmp_path: Path, kafka_boo
 
 
 def test_three_node_cluster_replicates_and_survives_one_node_down(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path / "three", size=3, base_port=24292, heap="384m")
+    cluster = LocalCluster(tmp_path / "three", size=3, base_port=BASE + 8, heap="384m")
     cluster.start()
     try:
         admin = KafkaAdminClient(**kafka_python_config(_conn(cluster), client_id="cshub-test"))
@@ -107,13 +110,13 @@ def test_three_node_cluster_replicates_and_survives_one_node_down(tmp_path: Path
 
 def test_cli_start_status_stop(tmp_path: Path) -> None:
     cshub = [sys.executable, "-m", "cshub.cli", "broker"]
-    where = ["--home", str(tmp_path / "cli"), "--port", "24392"]
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    where = ["--home", str(tmp_path / "cli"), "--port", str(BASE + 16)]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "CSHUB_HOME": str(tmp_path / "hub")}  # its secrets go there
     assert subprocess.run([*cshub, "status", *where], env=env, capture_output=True).returncode == 3
     started = subprocess.run([*cshub, "start", *where], env=env, capture_output=True, text=True)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
-        assert "up at 127.0.0.1:24392" in started.stdout
+        assert f"up at 127.0.0.1:{BASE + 16}" in started.stdout
         status = subprocess.run([*cshub, "status", *where], env=env, capture_output=True, text=True)
         assert status.returncode == 0 and "running" in status.stdout
     finally:
@@ -130,7 +133,7 @@ def test_cluster_ids_never_look_like_an_option() -> None:
 
 
 def test_a_cluster_id_starting_with_a_dash_still_formats(tmp_path: Path) -> None:
-    cluster = LocalCluster(tmp_path / "dash", base_port=24492)
+    cluster = LocalCluster(tmp_path / "dash", base_port=BASE + 18)
     cluster.home.mkdir(parents=True)
     (cluster.home / "cluster.id").write_text("-" + "A" * 21)  # a folder formatted by an older version
     try:
