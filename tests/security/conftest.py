@@ -1,11 +1,10 @@
-"""A secured hub on a real broker for the security tests: users and ACLs applied by the admin for one
-test root, topics pre-created by the admin, a client factory per principal."""
+"""A secured hub on the session's real broker for the security tests: users and ACLs applied by the admin for
+one test root, topics pre-created by the admin, a client factory per principal."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from schemas.credentials import Credentials, SecretStore
 from schemas.principals import Principal, principals
 from schemas.topics import KINDS, TopicNames
 
-HOME = Path(__file__).resolve().parents[2] / ".cshub" / "security-broker"
+TEST_BROKER_HOME = Path(__file__).resolve().parents[2] / ".cshub" / "test-broker"  # tests/conftest.py's
 
 
 @dataclass
@@ -47,27 +46,28 @@ class SecureHub:
 
 
 @pytest.fixture(scope="session")
-def secure_hub() -> Iterator[SecureHub]:
-    """One secured broker for the security tests (port CSHUB_TEST_BROKER_PORT + 2), a fresh topic root."""
-    port = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092")) + 2
-    cluster = LocalCluster(HOME, base_port=port)
-    cluster.stop()  # a broker a killed run left behind
-    shutil.rmtree(HOME, ignore_errors=True)  # fresh users and ACLs each run: a revocation test must not leak
-    cluster.start()
-    try:
-        store = cluster.secrets
-        everyone = principals()
-        for name in everyone:
-            store.ensure(name)
-        names = TopicNames(f"s{uuid.uuid4().hex[:8]}")
-        app_id = f"{names.root}-worker"
-        admin = cluster.admin_credentials()
-        assert admin is not None
-        apply_security(cluster.bootstrap, admin, store, everyone, names, app_id)
-        _create_topics(cluster.bootstrap, admin, names)
-        yield SecureHub(cluster, store, names, app_id, everyone)
-    finally:
-        cluster.stop()
+def secure_hub(kafka_bootstrap: str) -> Iterator[SecureHub]:
+    """The session's secured local broker (tests/conftest.py) with the users and ACLs of a fresh topic root.
+
+    Shared with concurrent test processes (pytest-xdist): nothing here stops it or changes a user another
+    test relies on (the revocation test revokes a principal of its own).
+    """
+    port = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092"))
+    cluster = LocalCluster(TEST_BROKER_HOME, base_port=port)  # a handle on the running session broker
+    if cluster.bootstrap != kafka_bootstrap or cluster.pid(cluster.nodes[0]) is None:
+        pytest.skip("the security tests need the project's own secured local broker, not CSHUB_TEST_BOOTSTRAP"
+                    " or a testcontainers Kafka")
+    store = cluster.secrets
+    everyone = principals()
+    for name in everyone:
+        store.ensure(name)
+    names = TopicNames(f"s{uuid.uuid4().hex[:8]}")
+    app_id = f"{names.root}-worker"
+    admin = cluster.admin_credentials()
+    assert admin is not None
+    apply_security(cluster.bootstrap, admin, store, everyone, names, app_id)
+    _create_topics(cluster.bootstrap, admin, names)
+    yield SecureHub(cluster, store, names, app_id, everyone)
 
 
 def _create_topics(bootstrap: str, admin: Credentials, names: TopicNames) -> None:

@@ -15,9 +15,9 @@ from kafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from connectors.security import revoke, to_acl
+from connectors.security import apply_security, revoke, to_acl
 from schemas.credentials import AccessRefused, Credentials, check_login
-from schemas.principals import Grant
+from schemas.principals import Grant, Principal
 
 pytestmark = pytest.mark.integration
 
@@ -135,14 +135,17 @@ def test_the_worker_may_create_only_faust_internal_topics(secure_hub, closing) -
 
 
 def test_a_revoked_principal_cannot_reconnect(secure_hub, closing) -> None:
-    names = secure_hub.names
-    principal = "ministry-ndrc"
-    creds = secure_hub.creds(principal)
-    check_login(secure_hub.bootstrap, creds)
+    """A ministry of this test's own (the session's users are shared with concurrent tests)."""
+    principal = Principal(f"ministry-t{uuid.uuid4().hex[:8]}", "ministry", "测试部", "test ministry")
+    secure_hub.store.ensure(principal.name)
     admin = secure_hub.cluster.admin_credentials()
     assert admin is not None
-    deleted = revoke(secure_hub.bootstrap, admin, principal)
-    assert deleted == 3  # its three ACLs for this root
+    apply_security(secure_hub.bootstrap, admin, secure_hub.store, {principal.name: principal}, secure_hub.names,
+                   secure_hub.app_id)
+    creds = secure_hub.creds(principal.name)
+    check_login(secure_hub.bootstrap, creds)
+    deleted = revoke(secure_hub.bootstrap, admin, principal.name)
+    assert deleted == 3  # its three ACLs
     deadline = time.monotonic() + 10
     while True:  # the deletion reaches the node's credential cache by metadata replay
         try:
@@ -151,8 +154,8 @@ def test_a_revoked_principal_cannot_reconnect(secure_hub, closing) -> None:
             break
         assert time.monotonic() < deadline, "a revoked user could still log in after 10 s"
         time.sleep(0.2)
-    assert names  # the other principals are untouched:
-    check_login(secure_hub.bootstrap, secure_hub.creds("ministry-mca"))
+    secure_hub.store.remove(principal.name)
+    check_login(secure_hub.bootstrap, secure_hub.creds("ministry-mca"))  # the others are untouched
 
 
 def test_the_controller_port_refuses_clients_without_credentials(secure_hub) -> None:

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_a_three_node_cluster_enforces_the_same_acls_on_every_node(tmp_path: Path) -> None:
-    port = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092")) + 8  # 6 ports: +8 .. +13
+    port = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092")) + 2  # 6 ports: +2 .. +7 (test_local_broker: +8..)
     cluster = LocalCluster(tmp_path / "three", size=3, base_port=port, heap="384m")
     cluster.start()
     try:
