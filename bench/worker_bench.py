@@ -37,15 +37,16 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from connectors.admin import ensure_plan
 from core import SCHEMA_OF_KIND
 from deploy.local.broker import LocalCluster
 from schemas import codec, reference
-from schemas.topics import KINDS, TABLES, TopicNames
-from streams.admin import ensure_topics, hub_topics
+from schemas.settings import load_settings
+from schemas.topics import KINDS, TABLES, Kind, TopicNames
 from streams.loadgen import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,8 +104,8 @@ class Worker:
 
 def encoded(names: TopicNames, n_reports: int, seed: int) -> list[tuple[str, bytes, bytes]]:
     records = generate(n_reports, tuple(PROVINCES), tuple(reference.policy_items()), seed=seed)
-    return [(names.inbound(r["province"], k), r["report_id"].encode(), codec.encode(SCHEMA_OF_KIND[k], r))
-            for k, r in records]
+    return [(names.inbound(r["province"], cast(Kind, k)), r["report_id"].encode(),
+             codec.encode(SCHEMA_OF_KIND[cast(Kind, k)], r)) for k, r in records]
 
 
 _BLAST: list[tuple[str, bytes, bytes]] = []  # what a forked generator process sends
@@ -175,7 +176,9 @@ def raw_consume(bootstrap: str, names: TopicNames, expected: int) -> float:
 
 
 def setup(bootstrap: str, names: TopicNames) -> None:
-    ensure_topics(bootstrap, hub_topics(names, PROVINCES, 4, 1))
+    """The phase's topics, from the plan the worker checks (its app id is `<root>-w`, see Worker)."""
+    settings = load_settings(bootstrap=bootstrap, topic_root=names.root, app_id=f"{names.root}-w")
+    ensure_plan(settings.kafka, settings.topic_plan().specs())
 
 
 def phase_end_to_end(bootstrap: str, tmp: Path, names: TopicNames,

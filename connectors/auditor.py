@@ -14,9 +14,13 @@ the parent merges the per-province totals (disjoint) into one Hub whose `rows()`
 province rows and the national row. Memory is bounded by the number of distinct reports (the fold's
 state), never by the number of records: no topic is ever held.
 
-`--until` keeps only records whose Kafka timestamp is at or before that moment and compares with the
-published rows as they stood then (the latest row per province with a timestamp at or before it; rows
-compaction has removed since cannot be compared, which is said). The `obligations` table depends on
+`--until T` keeps only records whose Kafka timestamp is at or before T (the tables as they stood then,
+from the inputs, which are kept forever) and compares them with the published rows that were in force
+at T, where that can be known. A row is *not comparable*, counted and explained but never a difference,
+when (`comparability`): no published row at or before T is left (not yet published then, or superseded
+since and removed by compaction); the retained row at or before T may not be the one in force (offsets
+between it and the next later record were compacted away); or the province had inputs within
+`SETTLE_MS` before T, which the worker may not have published yet. The `obligations` table depends on
 time: each published obligations row is compared with the core's `obligation_rows` at that row's own
 `as_of`, over the arrivals up to it.
 """
@@ -28,7 +32,7 @@ import datetime as dt
 import multiprocessing
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,9 @@ from schemas.kafka_config import Target
 from schemas.topics import KINDS, NATIONAL_CODE, TABLES, TopicNames
 
 RowKey = tuple[str, str]  # (table, province)
+SETTLE_MS = 10_000
+"""How long after an input the worker may take to publish its effect (ms): rows of a province with inputs in
+the last SETTLE_MS before an `--until` moment are not comparable at that moment."""
 Raw = tuple[str, int, int, int, bytes | None]  # topic, partition, offset, timestamp ms, value
 
 
@@ -82,12 +89,16 @@ class ReplayStats:
     after_until: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    latest_ms: dict[str, int] = field(default_factory=dict)
+    """Per province, the latest timestamp of an input it sent (at or before `until`)."""
 
     def add(self, other: ReplayStats) -> None:
         self.records += other.records
         self.applied += other.applied
         self.after_until += other.after_until
         self.rejected.update(other.rejected)
+        for province, ms in other.latest_ms.items():
+            self.latest_ms[province] = max(ms, self.latest_ms.get(province, ms))
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,9 @@ class Replayer:
         self.until_ms = until_ms
         self.province_set = frozenset(setup.provinces)
         self.stats = ReplayStats()
+        self._where: dict[str, tuple[str, str] | None] = {}
+        self.observer: Callable[[str, dict[str, Any], int, str, int, int], None] | None = None
+        """Called with every valid record before it is applied (`core.Provenance.observe`, for explain)."""
 
     def feed(self, records: Iterable[Raw]) -> None:
         hub, stats, until = self.hub, self.stats, self.until_ms
@@ -127,6 +141,10 @@ class Replayer:
             if isinstance(decision, Rejected):
                 stats.rejected[decision.reason] += 1
                 continue
+            if ts > stats.latest_ms.get(decision.province, -1):
+                stats.latest_ms[decision.province] = ts
+            if self.observer is not None:
+                self.observer(decision.kind, decision.record, ts, topic, partition, offset)
             hub.apply(decision.kind, decision.record, ts, topic, partition, offset)
             stats.applied += 1
 
@@ -295,55 +313,138 @@ def replay_archive(folder: Path, names: TopicNames, *, setup: AuditSetup | None 
     return merge(setup, run_jobs(jobs))
 
 
+def explain_kafka(bootstrap: Target, names: TopicNames, table: str, province: str, *, field_name: str | None = None,
+                  until_ms: int | None = None, setup: AuditSetup | None = None) -> tuple[dict[str, Any], ReplayStats]:
+    """The reports behind each cell of (table, province), replayed from the inbound topics (`core.explain`).
+
+    One process reads the province's inbound topics of the kinds the table is computed from (every
+    province's for the national row 000000), validates and folds them as the worker does, and keeps every
+    revision with its coordinates. ConnectorError for an unknown table, province or field.
+    """
+    from core.provenance import TABLE_KINDS, Provenance, explain
+
+    setup = setup or AuditSetup.default()
+    if table not in TABLE_KINDS:
+        raise ConnectorError(f"cannot explain table {table!r}: it is not computed from reports; choose one of"
+                             f" {', '.join(sorted(TABLE_KINDS))}")
+    if province != NATIONAL_CODE and province not in setup.provinces:
+        raise ConnectorError(f"unknown province {province!r}: give a 6-digit code of schemas/data/provinces.csv"
+                             f" or {NATIONAL_CODE} for the national row")
+    load_schema_history(bootstrap, names.schemas)
+    consumer = make_consumer(bootstrap, client_id="cshub-auditor-explain")
+    try:
+        existing = set(consumer.topics())
+        wanted = setup.provinces if province == NATIONAL_CODE else (province,)
+        tps = [(tp.topic, tp.partition) for p in wanted for kind in TABLE_KINDS[table]
+               if names.inbound(p, kind) in existing for tp in partitions_of(consumer, names.inbound(p, kind))]
+    finally:
+        consumer.close()
+    replayer = Replayer(setup, names, until_ms)
+    provenance = Provenance()
+    replayer.observer = provenance.observe
+    if tps:
+        replayer.feed(kafka_records(bootstrap, tps))
+    try:
+        return explain(replayer.hub, provenance, table, province, field_name), replayer.stats
+    except ValueError as exc:
+        raise ConnectorError(str(exc)) from exc
+
+
 # ---- published rows --------------------------------------------------------------------------------
 
 
-def _latest_rows(records: Iterable[tuple[str, bytes | None, bytes | None, int]], names: TopicNames,
-                 until_ms: int | None) -> dict[RowKey, dict[str, Any]]:
-    out: dict[RowKey, dict[str, Any]] = {}
+PublishedRecord = tuple[str, int, int, bytes | None, bytes | None, int]  # topic, partition, offset, key, value, ts
+
+
+class Published(dict[RowKey, dict[str, Any]]):
+    """The published rows in force at a moment (table, province) -> row, and those that cannot be known.
+
+    `unknown` maps a row key to why its row at that moment cannot be compared (compaction); `first_ms`
+    is the timestamp of the earliest published row read (None: nothing published at all).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unknown: dict[RowKey, str] = {}
+        self.first_ms: int | None = None
+
+
+def _latest_rows(records: Iterable[PublishedRecord], names: TopicNames, until_ms: int | None) -> Published:
+    """The latest row per key at or before `until_ms` (records of each partition in offset order).
+
+    A compacted topic keeps the latest record per key, and may have removed any superseded one. The row
+    found at or before T is certainly the one in force at T only if no offset between it and the next
+    record after T was removed; otherwise it is `unknown`. A key whose only rows are after T is `unknown`
+    too when offsets before its first row are missing (a row at or before T may have been removed).
+    """
+    out = Published()
     prefix = f"{names.root}.national."
-    for topic, key, value, ts in records:
+    previous: dict[tuple[str, int], int] = {}
+    pending: dict[tuple[str, int], set[RowKey]] = {}  # rows at or before T whose successor is not yet seen
+    gapped: dict[tuple[str, int], bool] = {}  # a gap seen in the partition so far
+    later_only: dict[RowKey, bool] = {}  # key first seen after T: was there a gap before it?
+    for topic, partition, offset, key, value, ts in records:
+        tp = (topic, partition)
+        row_key = (topic[len(prefix):], key.decode("utf-8") if key else "")
+        if out.first_ms is None or ts < out.first_ms:
+            out.first_ms = ts
+        last = previous.get(tp)
+        if until_ms is not None and ((last is None and offset > 0) or (last is not None and offset != last + 1)):
+            gapped[tp] = True
+            for waiting in pending.pop(tp, set()):
+                out.unknown[waiting] = "the row in force then may have been removed by compaction"
+        previous[tp] = offset
         if until_ms is not None and ts > until_ms:
+            pending.pop(tp, None)  # rows before this one are settled: nothing between was removed
+            if row_key not in out and row_key not in out.unknown and row_key not in later_only:
+                later_only[row_key] = gapped.get(tp, False)
             continue
-        table = topic[len(prefix):]
-        province = key.decode("utf-8") if key else ""
+        out.unknown.pop(row_key, None)
+        pending.setdefault(tp, set()).add(row_key)
         if value is None:
-            out.pop((table, province), None)
+            out.pop(row_key, None)
             continue
         try:
-            out[(table, province)] = codec.decode(value).value
+            out[row_key] = codec.decode(value).value
         except CodecError as exc:
-            raise ConnectorError(f"{topic} row of {province}: cannot decode: {exc}") from exc
+            raise ConnectorError(f"{topic} row of {row_key[1]}: cannot decode: {exc}") from exc
+    for row_key, gap in later_only.items():
+        if row_key not in out and row_key not in out.unknown:
+            out.unknown[row_key] = ("superseded since and removed by compaction" if gap
+                                    else "not yet published then")
+    for row_key in out.unknown:
+        out.pop(row_key, None)
     return out
 
 
 def published_from_kafka(bootstrap: Target, names: TopicNames, tables: Iterable[str] = TABLES,
-                         until_ms: int | None = None) -> dict[RowKey, dict[str, Any]]:
+                         until_ms: int | None = None) -> Published:
     """The published national rows: latest per (table, province), at or before `until_ms` if given."""
     consumer = make_consumer(bootstrap, client_id="cshub-auditor-tables")
     try:
-        def records() -> Iterator[tuple[str, bytes | None, bytes | None, int]]:
+        def records() -> Iterator[PublishedRecord]:
             for table in tables:
                 tps = partitions_of(consumer, names.national(table), wait_s=2.0, missing_ok=True)
-                for rec in read_to_end(consumer, tps):
-                    yield rec.topic, rec.key, rec.value, rec.timestamp
+                for tp in tps:  # one partition at a time: each in offset order
+                    for rec in read_to_end(consumer, [tp]):
+                        yield rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp
         return _latest_rows(records(), names, until_ms)
     finally:
         consumer.close()
 
 
 def published_from_archive(folder: Path, names: TopicNames, tables: Iterable[str] = TABLES,
-                           until_ms: int | None = None) -> dict[RowKey, dict[str, Any]]:
+                           until_ms: int | None = None) -> Published:
     """The published national rows as archived in an export folder."""
     manifest = Manifest.load(folder)
     wanted = {names.national(t) for t in tables}
 
-    def records() -> Iterator[tuple[str, bytes | None, bytes | None, int]]:
+    def records() -> Iterator[PublishedRecord]:
         for part in manifest.partitions:
             if part.topic in wanted:
                 for entry in part.files:
-                    for _offset, ts, key, value in read_file(folder / entry.path):
-                        yield part.topic, key, value, ts
+                    for offset, ts, key, value in read_file(folder / entry.path):
+                        yield part.topic, part.partition, offset, key, value, ts
     return _latest_rows(records(), names, until_ms)
 
 
@@ -383,17 +484,41 @@ def compare_row(table: str, province: str, published: dict[str, Any] | None,
             for name in sorted(set(pub) | set(rep)) if pub.get(name) != rep.get(name)]
 
 
-def compare(hub: Hub, published: dict[RowKey, dict[str, Any]], tables: Iterable[str] = TABLES) -> list[Difference]:
-    """Every difference between the published rows and the replay, national row first, then by province."""
+def comparability(hub: Hub, published: Published, stats: ReplayStats, until_ms: int,
+                  tables: Iterable[str] = TABLES, settle_ms: int = SETTLE_MS) -> dict[RowKey, str]:
+    """Rows that cannot be compared at `until_ms`, and why (see the module docstring); never differences."""
     tables = list(tables)
+    out = {k: v for k, v in published.unknown.items() if k[0] in tables}
+    replayed_keys = {k for k in hub.rows(tables=tuple(t for t in tables if t in REPORT_TABLES))}
+    if "obligations" in tables:
+        replayed_keys |= {("obligations", p) for p in (*hub.config.provinces, NATIONAL_CODE)}
+    for key in replayed_keys:
+        if key not in published and key not in out:
+            out[key] = "not yet published then"
+    settling = sorted(p for p, ms in stats.latest_ms.items() if until_ms - settle_ms < ms <= until_ms)
+    for table in tables:
+        for province in (*settling, NATIONAL_CODE) if settling else ():
+            out.setdefault((table, province), f"inputs of the {settle_ms // 1000} s before then may not be"
+                                              " published yet")
+    return out
+
+
+def compare(hub: Hub, published: dict[RowKey, dict[str, Any]], tables: Iterable[str] = TABLES,
+            skip: Iterable[RowKey] = ()) -> list[Difference]:
+    """Every difference between the published rows and the replay, national row first, then by province.
+
+    Rows in `skip` (not comparable, see `comparability`) are left out."""
+    tables = list(tables)
+    skipped = set(skip)
     diffs: list[Difference] = []
     report_tables = tuple(t for t in tables if t in REPORT_TABLES)
     replayed = hub.rows(tables=report_tables) if report_tables else {}
     for key in sorted(set(replayed) | {k for k in published if k[0] in report_tables}, key=_order):
-        diffs += compare_row(key[0], key[1], published.get(key), replayed.get(key))
+        if key not in skipped:
+            diffs += compare_row(key[0], key[1], published.get(key), replayed.get(key))
     if "obligations" in tables:
         cache: dict[int, dict[RowKey, dict[str, Any]]] = {}
-        for key in sorted((k for k in published if k[0] == "obligations"), key=_order):
+        for key in sorted((k for k in published if k[0] == "obligations" and k not in skipped), key=_order):
             as_of = _epoch_ms(published[key]["as_of"])
             if as_of not in cache:
                 view = copy.copy(hub)

@@ -4,8 +4,16 @@ Why: a newcomer and a ministry official should see the hub move the way it would
 facilities going from planned to operating, bond and central-budget money allocated then disbursed,
 policy items completed — with the texture of real reporting: rural coverage lagging urban, a few
 provinces behind target, corrections, withdrawals of double entries, one province always a month
-late, and a few bad records sent raw (past the publisher's validation) so they land in
-`cshub.rejected`.
+late and two others each skipping one month, and a few bad records sent raw (past the publisher's
+validation) so they land in `cshub.rejected`.
+
+Time: the feed simulates the `months` months ending at `end_period` (the CLI passes the month before
+today's, so the demo's periods meet the reporting obligations of today's clock), and every record
+carries, as its Kafka timestamp, the moment a province would have sent it (`Send.at_ms`: the 28th of
+the period, or of the next month for the late province). The deadline ledger reads those timestamps,
+so the late province is really late (after the 10th of the next month), the skipped months are
+really missing, and everyone else is on time. A record whose moment is still in the future (the late
+province's latest month) is not sent (`run_feed(now_ms=...)`): it is pending, as it would be.
 
 The generator (`DemoFeed.months()`) is pure and deterministic for a seed: no clock, no Kafka. Volumes
 are modest on purpose (community counts scaled 1:100 from the real ~110,000 urban and ~490,000 rural
@@ -65,6 +73,18 @@ def produced_at(period: str, day: int, hour: int) -> dt.datetime:
     return dt.datetime(int(period[:4]), int(period[5:7]), day, hour, 0, tzinfo=dt.UTC)
 
 
+def sent_at_ms(period: str) -> int:
+    """When a province on time sends its reports of `period`: the 28th, 20:00 UTC, after every production time
+    (25th to 28th) and before the due date (the 10th of the next month, Beijing time)."""
+    return int(produced_at(period, 28, 20).timestamp() * 1000)
+
+
+def month_before(moment: dt.datetime) -> str:
+    """The period before the Beijing-time month of `moment`: the latest a province can have reported."""
+    local = moment.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    return period_of(-1, f"{local.year:04d}-{local.month:02d}")
+
+
 @dataclass
 class Send:
     """One record to send: a report through the publisher (`raw` None), or past it: `raw` bytes as they are,
@@ -75,6 +95,8 @@ class Send:
     record: dict[str, Any] | None = None
     raw: bytes | None = None
     note: str = ""
+    at_ms: int = 0
+    """The Kafka timestamp to send it with (the simulated moment of sending, epoch ms)."""
 
 
 @dataclass
@@ -149,13 +171,16 @@ class ProvincePlan:
 
 
 class DemoFeed:
-    """The whole simulated country for `months` months from `START_PERIOD`, reproducible for a seed."""
+    """The whole simulated country for `months` months ending at `end_period` (default: from `START_PERIOD`),
+    reproducible for a seed and an end period."""
 
-    def __init__(self, seed: int = 2025, months: int = 24, *, province_codes: Sequence[str] | None = None) -> None:
+    def __init__(self, seed: int = 2025, months: int = 24, *, province_codes: Sequence[str] | None = None,
+                 end_period: str | None = None) -> None:
         if months < 1:
             raise ValueError(f"months must be at least 1, got {months}")
         self.seed = seed
         self.months_total = months
+        self.start = START_PERIOD if end_period is None else period_of(1 - months, end_period)
         self.rng = random.Random(seed)
         refs = provinces()
         codes = list(province_codes or refs)
@@ -167,6 +192,10 @@ class DemoFeed:
         self.behind = set(rng.sample(codes, k=min(4, len(codes))))
         rest = [c for c in codes if c not in self.behind]
         self.late_province = rng.choice(rest) if rest else codes[0]
+        others = [c for c in rest if c != self.late_province]
+        skippers = rng.sample(others, k=min(2, len(others)))
+        self.skipped = {c: rng.randint(max(1, months - 8), max(1, months - 2)) for c in skippers}
+        """Provinces that send nothing for one month (index): their obligations of that period are missing."""
         self.no_solution = rng.choice(sorted(self.behind))  # the one province without a 一老一小 solution
         self.plans = [self._plan(code, refs[code].name_zh, len(codes)) for code in codes]
 
@@ -257,6 +286,10 @@ class DemoFeed:
                     monthly_rate=rng.uniform(0.03, 0.09) * (plan.pace if source != "SOCIAL_CAPITAL" else 0.8)))
 
     # --- the months ----------------------------------------------------------------------------------------
+    def period(self, m: int) -> str:
+        """The period of month index `m` of this feed."""
+        return period_of(m, self.start)
+
     def months(self) -> Iterator[tuple[str, list[Send]]]:
         """(period, sends) for each simulated month, in order; the late province's month comes a month later."""
         held: list[Send] = []
@@ -264,30 +297,38 @@ class DemoFeed:
             sends: list[Send] = held
             held = []
             if m < self.months_total:
-                period = period_of(m)
+                period = self.period(m)
+                at = sent_at_ms(period)
+                late_at = sent_at_ms(self.period(m + 1))
                 for plan in self.plans:
+                    if self.skipped.get(plan.code) == m:
+                        continue
                     batch = self._province_month(plan, m, period)
+                    for send in batch:
+                        send.at_ms = late_at if plan.code == self.late_province else at
                     if plan.code == self.late_province:
                         held.extend(batch)
                     else:
                         sends.extend(batch)
-                sends.extend(self._bad_records(m, period))
+                for send in self._bad_records(m, period):
+                    send.at_ms = at
+                    sends.append(send)
                 yield period, sends
             elif sends:
-                yield period_of(m), sends
+                yield self.period(m), sends
 
     def _province_month(self, plan: ProvincePlan, m: int, period: str) -> list[Send]:
         rng = random.Random(f"{self.seed}:{plan.code}:{m}")  # each month reproducible on its own
         out: list[Send] = []
         for fac in plan.facilities:
-            status = fac.schedule.get(m)
+            status = _status_at(fac.schedule, m)
             if fac.withdraw_at is not None and m == fac.withdraw_at and fac.revision > 0:
                 out.append(Send(plan.code, "facility", fac.record(period, withdrawn=True), note="withdrawal"))
                 fac.withdraw_at = -1
                 continue
             if fac.withdraw_at == -1:
                 continue
-            if status is not None and status != fac.status:
+            if status is not None and status != fac.status:  # a new stage (or caught up after a skipped month)
                 fac.status = status
                 out.append(Send(plan.code, "facility", fac.record(period)))
             elif fac.revision > 0 and rng.random() < 0.001:  # a correction of the floor area
@@ -307,16 +348,31 @@ class DemoFeed:
             out.append(Send(plan.code, "funding", fund.record(period, disbursed=fund.allocated + Decimal("1250000.00")),
                             note="anomaly: disbursed > allocated"))
             out.append(Send(plan.code, "funding", fund.record(period), note="correction"))
+        self._monthly_confirmations(plan, m, period, out)
         out.append(Send(plan.code, "policy", self._policy(plan, m, period)))
         return out
+
+    @staticmethod
+    def _monthly_confirmations(plan: ProvincePlan, m: int, period: str, out: list[Send]) -> None:
+        """Every month a province reports each kind at least once (the obligation): when nothing changed, it
+        confirms one report as it stands (a new revision with the same values, which changes no total)."""
+        kinds = {send.kind for send in out}
+        if "facility" not in kinds:
+            reported = [f for f in plan.facilities if f.revision > 0 and f.withdraw_at != -1]
+            if reported:
+                out.append(Send(plan.code, "facility", reported[0].record(period), note="monthly confirmation"))
+        if "funding" not in kinds and plan.funding:
+            fund = min(plan.funding, key=lambda f: (f.revision == 0, f.start))
+            fund.start = min(fund.start, m)
+            out.append(Send(plan.code, "funding", fund.record(period), note="monthly confirmation"))
 
     def _policy(self, plan: ProvincePlan, m: int, period: str) -> dict[str, Any]:
         items = []
         for code in self.items:
             done = plan.item_done[code]
             if done is not None and done <= m:
-                year = 2024 + (done // 12) if done >= 0 else 2023 + (12 + done) // 12
-                month = done % 12 + 1
+                when = self.period(done)
+                year, month = int(when[:4]), int(when[5:7])
                 items.append({"code": code, "status": "COMPLETED", "status_date": dt.date(year, month, 15),
                               "evidence_ref": f"{plan.name_zh}人民政府办公厅〔{year}〕{10 + self.items.index(code)}号"})
             elif (done is not None and done <= m + 6) or (done is None and m > 3):
@@ -357,6 +413,12 @@ class DemoFeed:
         return out
 
 
+def _status_at(schedule: dict[int, str], m: int) -> str | None:
+    """The status a facility has reached by month `m` (None before its first stage)."""
+    reached = [month for month in schedule if month <= m]
+    return schedule[max(reached)] if reached else None
+
+
 def _lifecycle(op_month: int, rng: random.Random) -> dict[int, str]:
     """Months at which a facility reaches each status, ending OPERATING at `op_month`.
 
@@ -374,9 +436,10 @@ def _lifecycle(op_month: int, rng: random.Random) -> dict[int, str]:
 class DemoSink(Protocol):
     """Where the feed's records go: reports through a publisher, raw bytes straight to a topic."""
 
-    def send_reports(self, province: str, kind: Kind, records: list[dict[str, Any]]) -> int: ...
+    def send_reports(self, province: str, kind: Kind, records: list[dict[str, Any]],
+                     timestamp_ms: int | None = None) -> int: ...
 
-    def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+    def send_raw(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None = None) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -386,11 +449,15 @@ class FeedStats:
     months: int = 0
     reports: int = 0
     bad: int = 0
+    not_yet: int = 0
 
 
 def run_feed(feed: DemoFeed, sink: DemoSink, names: TopicNames, *, month_seconds: float = 0.0,
-             stop: Any = None, on_month: Any = None) -> FeedStats:
+             stop: Any = None, on_month: Any = None, now_ms: int | None = None) -> FeedStats:
     """Send every month of `feed` to `sink`, pausing `month_seconds` between months.
+
+    Each record goes with its `Send.at_ms` as Kafka timestamp; one whose moment is after `now_ms` (if given)
+    is not sent yet (counted in `not_yet`): a report is never sent from the future.
 
     `stop` is anything with `is_set()` and `wait(seconds)` (a threading.Event): when set, the feed ends after
     the current month. `on_month(period, stats)` is called after each month (the CLI prints progress).
@@ -399,17 +466,19 @@ def run_feed(feed: DemoFeed, sink: DemoSink, names: TopicNames, *, month_seconds
 
     stats = FeedStats()
     for period, sends in feed.months():
-        grouped: dict[tuple[str, Kind], list[dict[str, Any]]] = {}
+        grouped: dict[tuple[str, Kind, int], list[dict[str, Any]]] = {}
         for send in sends:
-            if send.raw is not None:  # past the publisher: raw bytes, or a record encoded without validation
+            if now_ms is not None and send.at_ms > now_ms:
+                stats.not_yet += 1
+            elif send.raw is not None:  # past the publisher: raw bytes, or a record encoded without validation
                 value = send.raw or codec.encode(SCHEMA_OF_KIND[send.kind], send.record or {})
                 key = str((send.record or {}).get("report_id", "garbage")).encode()
-                sink.send_raw(names.inbound(send.province, send.kind), key, value)
+                sink.send_raw(names.inbound(send.province, send.kind), key, value, send.at_ms or None)
                 stats.bad += 1
             elif send.record is not None:
-                grouped.setdefault((send.province, send.kind), []).append(send.record)
-        for (province, kind), records in grouped.items():
-            stats.reports += sink.send_reports(province, kind, records)
+                grouped.setdefault((send.province, send.kind, send.at_ms), []).append(send.record)
+        for (province, kind, at_ms), records in grouped.items():
+            stats.reports += sink.send_reports(province, kind, records, at_ms or None)
         sink.flush()
         stats.months += 1
         if on_month is not None:
@@ -443,22 +512,23 @@ class PublisherSink:
         self._publisher_cls = Publisher
         self.rejected_locally = 0
 
-    def send_reports(self, province: str, kind: Kind, records: list[dict[str, Any]]) -> int:
+    def send_reports(self, province: str, kind: Kind, records: list[dict[str, Any]],
+                     timestamp_ms: int | None = None) -> int:
         from connectors.errors import ConnectorError
 
         pub = self._publishers.get(province)
         if pub is None:
             pub = self._publisher_cls("", province, names=self.names, producer=self._producer)
             self._publishers[province] = pub
-        result = pub.publish(kind, enumerate(records, start=1))
+        result = pub.publish(kind, enumerate(records, start=1), timestamp_ms=timestamp_ms)
         self.rejected_locally += result.rejected_rows
         if result.error or result.failed:
             raise ConnectorError(f"demo feed: publishing {kind} reports of {province} failed:"
                                  f" {result.error or result.failed}")
         return result.acknowledged
 
-    def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
-        self._producer.send(topic, key=key, value=value)
+    def send_raw(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None = None) -> None:
+        self._producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
 
     def flush(self) -> None:
         self._producer.flush()

@@ -201,10 +201,13 @@ class Publisher:
             raise denial from None
 
     def publish(self, kind: Kind, rows: Iterable[RowRecord], *,
-                on_row: Callable[[int], None] | None = None, flush_timeout_s: float | None = None) -> PublishResult:
+                on_row: Callable[[int], None] | None = None, flush_timeout_s: float | None = None,
+                timestamp_ms: int | None = None) -> PublishResult:
         """Validate and send every row; wait for every acknowledgement; never raise on broker loss.
 
-        `on_row(row_number)` is called after each row is handled (progress bars).
+        `on_row(row_number)` is called after each row is handled (progress bars). `timestamp_ms` sets the
+        records' Kafka timestamp (default: now); the demo uses it to replay months of reporting at the
+        moments a province would have sent them.
         """
         topic = self.names.inbound(self.province, kind)
         result = PublishResult(self.province, kind, topic)
@@ -228,7 +231,8 @@ class Publisher:
                     result.rejected.append(RowProblem(row, "(row)", "", "encode_failed", str(exc)))
                 else:
                     try:
-                        future = self._producer.send(topic, key=str(avro["report_id"]).encode("utf-8"), value=value)
+                        future = self._producer.send(topic, key=str(avro["report_id"]).encode("utf-8"), value=value,
+                                                     timestamp_ms=timestamp_ms)
                     except KafkaError as exc:
                         self._refusal(exc, topic)
                         result.error = (f"stopped at row {row}: the broker did not take the record ({exc});"

@@ -37,16 +37,31 @@ API:
   decision the worker and the auditor make about an inbound record; `problems`, `rejection`, `feedback`,
   `describe`, `KIND_OF_SCHEMA`.
 - Notifications: `row_changes`, `record_anomalies`, `BurstDetector`.
+- Evidence (docs/evidence.md), in their own modules: `core.merkle` (RFC 9162 tree: `CompactTree`, `LeafHashes`,
+  `verify_inclusion`, `verify_consistency`), `core.signing` (submission signatures: `SigningKey`, `sign_record`,
+  `PublicKeys.check`, `read_public_keys`), `core.checkpoint` (C2SP signed checkpoints: `Checkpoint`,
+  `sign_checkpoint`, `open_checkpoint`, `check_chain`, `check_against_log`).
 """
 
+from core.checkpoint import (
+    Checkpoint,
+    NoteSigner,
+    NoteVerifier,
+    check_against_log,
+    check_chain,
+    open_checkpoint,
+    sign_checkpoint,
+)
 from core.config import HubConfig, Target, Targets
 from core.contributions import contribution, hundredths
 from core.hub import NATIONAL, Hub, received_key, report_key
+from core.merkle import CompactTree, LeafHashes, leaf_hash, verify_consistency, verify_inclusion
 from core.national import Part, decode_part, encode_part, merged_offsets, national_row, part_key
 from core.notify import BurstDetector, notification, record_anomalies, row_changes
 from core.obligations import ObligationRule, ledger, obligation_status, owed_periods
 from core.obligations import parse_rules as obligation_rules
 from core.rows import MET_FLAGS, ROW_SCHEMAS, build_row, encode_row, row_values
+from core.signing import PublicKeys, SignatureCheck, SigningKey, read_public_keys, sign_record
 from core.tables import PublishedTables, newly_missing, obligation_counts, obligation_rows
 from core.validation import (
     KIND_OF_SCHEMA,
@@ -72,17 +87,27 @@ __all__ = [
     "SCHEMA_OF_KIND",
     "Accepted",
     "BurstDetector",
+    "Checkpoint",
+    "CompactTree",
     "Decision",
     "Hub",
     "HubConfig",
+    "LeafHashes",
+    "NoteSigner",
+    "NoteVerifier",
     "ObligationRule",
     "Part",
+    "PublicKeys",
     "PublishedTables",
     "Rejected",
+    "SignatureCheck",
+    "SigningKey",
     "Source",
     "Target",
     "Targets",
     "build_row",
+    "check_against_log",
+    "check_chain",
     "contribution",
     "decide",
     "decode_part",
@@ -91,6 +116,7 @@ __all__ = [
     "encode_row",
     "feedback",
     "hundredths",
+    "leaf_hash",
     "ledger",
     "merged_offsets",
     "national_row",
@@ -100,13 +126,19 @@ __all__ = [
     "obligation_rows",
     "obligation_rules",
     "obligation_status",
+    "open_checkpoint",
     "owed_periods",
     "part_key",
     "problems",
+    "read_public_keys",
     "received_key",
     "record_anomalies",
     "rejection",
     "report_key",
     "row_changes",
     "row_values",
+    "sign_checkpoint",
+    "sign_record",
+    "verify_consistency",
+    "verify_inclusion",
 ]

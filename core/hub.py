@@ -20,15 +20,16 @@ fold itself never does I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from core.config import HubConfig
 from core.contributions import Contribution, contribution
 from core.national import NATIONAL, Part, national_row
 from core.notify import Notification, notification, record_anomalies
-from core.obligations import ObligationRule
+from core.obligations import ObligationRule, beijing_time
 from core.rows import Offsets, Row, build_row
 from core.totals import ProvinceTotals
 from schemas.topics import REPORT_TABLES
@@ -47,7 +48,8 @@ def received_key(province: str, kind: str, period: str) -> str:
 
 
 def _dump(value: list[Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON of a state value (orjson: ~20x json.dumps; the same text for these lists of str/int/None)."""
+    return orjson.dumps(value)
 
 
 class Hub:
@@ -124,7 +126,8 @@ class Hub:
             return []
         return [notification(
             "OBLIGATION_MET_LATE", province, f"{kind}:{period}",
-            f"{province} reported {kind} for {period} late: due {due} ms, first report at {ts_ms} ms",
+            f"{province} reported {kind} for {period} late: due {beijing_time(due)}, first report at "
+            f"{beijing_time(ts_ms)} (Beijing time)",
             ts_ms, table="obligations", value=str(ts_ms), target=str(due), id_suffix="late")]
 
     def load(self, items: Iterable[tuple[str, bytes]]) -> None:
@@ -133,7 +136,7 @@ class Hub:
         Adds to the current state; call on a fresh Hub. Entries are independent, so order does not matter.
         """
         for key, raw in items:
-            value = json.loads(raw)
+            value = orjson.loads(raw)
             kind_tag, rest = key.split(_SEP, 1)
             if kind_tag == "o":
                 province, kind, period = rest.split(_SEP, 2)

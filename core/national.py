@@ -12,9 +12,10 @@ Parts travel between workers as compact, deterministic JSON (`encode_part` / `de
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import orjson
 
 from core.config import HubConfig
 from core.rows import Offsets, Row, build_row
@@ -57,18 +58,18 @@ def part_key(table: str, province: str) -> bytes:
 
 
 def encode_part(table: str, province: str, part: Part) -> bytes:
-    """A part as deterministic JSON bytes (sorted totals and offsets)."""
-    return json.dumps({
+    """A part as deterministic, compact JSON bytes (sorted totals and offsets; orjson: one per changed row)."""
+    return orjson.dumps({
         "table": table, "province": province, "as_of": part.as_of_ms,
         "totals": dict(sorted(part.totals.items())),
         "offsets": [[t, p, o] for (t, p), o in sorted(part.offsets.items())],
-    }, separators=(",", ":"), ensure_ascii=False).encode()
+    })
 
 
 def decode_part(data: bytes) -> tuple[str, str, Part]:
     """(table, province, part) from `encode_part` bytes; ValueError (with what is wrong) on anything else."""
     try:
-        value = json.loads(data)
+        value = orjson.loads(data)
         totals = {str(k): int(v) for k, v in value["totals"].items()}
         offsets = {(str(t), int(p)): int(o) for t, p, o in value["offsets"]}
         return str(value["table"]), str(value["province"]), Part(totals, offsets, int(value["as_of"]))

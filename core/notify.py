@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.reconcile import breach_changes
 from core.rows import MET_FLAGS, Row
 from schemas.topics import NATIONAL_CODE
 
@@ -18,6 +19,7 @@ Notification = dict[str, Any]
 TYPES: tuple[str, ...] = (
     "TARGET_MET", "TARGET_AT_RISK", "POLICY_ITEM_COMPLETED", "ANOMALY_DISBURSED_EXCEEDS_ALLOCATED",
     "ANOMALY_AREA_BELOW_STANDARD", "OBLIGATION_MISSED", "OBLIGATION_MET_LATE", "REJECTION_BURST",
+    "RECONCILIATION_BREACH",
 )
 
 
@@ -42,18 +44,34 @@ _FLAG_VALUE = {  # met flag -> (value field, target field)
 }
 
 
+_KNOWN = {  # met flag -> whether the row has the data to judge it (a province that has not reported: no)
+    "urban_met": lambda r: r.get("urban_coverage") is not None,
+    "rural_met": lambda r: r.get("rural_coverage") is not None,
+    "floor_area_met": lambda r: r.get("floor_area_per_100_households") is not None,
+    "consistent": lambda r: any(s.get("reports") for s in r.get("sources", ())),
+    "solution_met": lambda r: bool(r.get("reporting_units")),
+    "big_city_care_met": lambda r: r.get("big_city_care_coverage") is not None,
+    "visit_met": lambda r: r.get("visit_rate") is not None,
+    "met": lambda r: bool(r.get("owed")),
+}
+
+
 def row_changes(table: str, old: Row | None, new: Row, event_ms: int) -> list[Notification]:
     """Targets newly met / newly at risk, and policy items newly completed, between two rows.
 
-    A first row (old None) counts as "nothing met yet": it notifies targets already met, never
-    "at risk" (a province that has not reported is not news on every start).
+    A target is news when its flag flips, and also on first sight: the first row that has the data to
+    judge it (a coverage with a denominator, a policy report, an obligation owed) says "met" or "at risk"
+    either way, so the provinces behind target appear at once. A row without that data (a province that
+    has not reported yet) says nothing, so a start with empty tables is not news.
     """
     out: list[Notification] = []
     province = new["province"]
     for flag in MET_FLAGS[table]:
+        known = _KNOWN[flag]
         was = bool(old and old[flag])
+        was_known = old is not None and known(old)
         now = bool(new[flag])
-        if was == now:
+        if now == was and (now or was_known or not known(new)):
             continue
         value_field, target_field = _FLAG_VALUE[flag]
         value = new.get(value_field)
@@ -65,6 +83,7 @@ def row_changes(table: str, old: Row | None, new: Row, event_ms: int) -> list[No
             f"({value_field}={value}, target {target})",
             event_ms, table=table, value=None if value is None else str(value),
             target=None if target is None else str(target)))
+    out.extend(breach_changes(table, old, new, event_ms))
     if table == "policy" and province != NATIONAL_CODE:
         before = {i["code"]: i["completed"] for i in (old or {}).get("items", ())}
         for item in new["items"]:
@@ -81,7 +100,7 @@ def record_anomalies(kind: str, province: str, report_id: str, revision: int, co
     below the area standard (30 m² per 100 households by default)."""
     if contribution is None:
         return []
-    suffix = f"{report_id}@{revision}"
+    suffix = "report"  # one notification per report and anomaly: its later revisions repeat it, same id
     if kind == "funding":
         _source, allocated, disbursed = contribution
         if disbursed > allocated:

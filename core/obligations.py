@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -70,6 +70,12 @@ def period_of(ms: int) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
+def beijing_time(ms: int) -> str:
+    """An instant as people here read it: Beijing time, 24-hour clock (2026-12-10 00:00)."""
+    d = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(CST)
+    return f"{d:%Y-%m-%d %H:%M}"
+
+
 def owed_periods(rule: ObligationRule, now_ms: int) -> list[str]:
     """Periods from the rule's first period up to the month before `now_ms` (a month is owed once over)."""
     current = period_of(now_ms)
@@ -102,3 +108,36 @@ def ledger(rules: tuple[ObligationRule, ...], provinces: tuple[str, ...],
                 key = (province, rule.kind, period)
                 out[key] = obligation_status(due, received.get(key), now_ms)
     return out
+
+
+@dataclass(slots=True)
+class KindRecord:
+    """One province's reporting record for one kind: counts by status and the periods late or missing."""
+
+    province: str
+    kind: str
+    owed: int = 0
+    on_time: int = 0
+    late: int = 0
+    missing: int = 0
+    pending: int = 0
+    late_periods: list[str] = field(default_factory=list)
+    missing_periods: list[str] = field(default_factory=list)
+
+    def worst_first(self) -> tuple[int, int, int, str, str]:
+        return (-self.missing, -self.late, self.on_time, self.province, self.kind)
+
+
+def summary(statuses: dict[tuple[str, str, str], Status]) -> list[KindRecord]:
+    """Per (province, kind) reporting records, worst first (most missing, then most late, then fewest on
+    time): the obligations panel."""
+    per: dict[tuple[str, str], KindRecord] = {}
+    for (province, kind, period), status in sorted(statuses.items()):
+        entry = per.setdefault((province, kind), KindRecord(province, kind))
+        entry.owed += 1
+        setattr(entry, status, getattr(entry, status) + 1)
+        if status == "late":
+            entry.late_periods.append(period)
+        elif status == "missing":
+            entry.missing_periods.append(period)
+    return sorted(per.values(), key=KindRecord.worst_first)

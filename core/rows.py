@@ -13,6 +13,7 @@ from typing import Any
 
 from core.config import HubConfig
 from core.contributions import FUNDING_SOURCES, POLICY_STATUSES
+from core.reconcile import RULE_TABLES, row_breaches
 from schemas.tables import MET_FLAGS, ROW_SCHEMAS
 
 __all__ = ["MET_FLAGS", "ROW_SCHEMAS", "build_row", "encode_row", "row_values"]
@@ -51,13 +52,18 @@ def build_row(table: str, province: str, totals: dict[str, int], config: HubConf
     g = totals.get
     row: Row = {"province": province}
     if table == "coverage":
-        urban = ratio(g("urban_covered", 0), g("urban_communities", 0))
-        rural = ratio(g("rural_covered", 0), g("rural_communities", 0))
+        # Coverage and its met flag use covered capped at the communities (core.reconcile); the surplus is
+        # `*_excess` and a breach, so 82 covered of 78 reads 100 %, flagged, and adds 78 to the national row.
+        urban_capped = g("urban_capped", min(g("urban_covered", 0), g("urban_communities", 0)))
+        rural_capped = g("rural_capped", min(g("rural_covered", 0), g("rural_communities", 0)))
+        urban = ratio(urban_capped, g("urban_communities", 0))
+        rural = ratio(rural_capped, g("rural_communities", 0))
         row.update(
             urban_communities=g("urban_communities", 0), urban_covered=g("urban_covered", 0),
             urban_coverage=urban, urban_target=t.urban_coverage.value, urban_met=t.urban_coverage.met(urban),
             rural_communities=g("rural_communities", 0), rural_covered=g("rural_covered", 0),
-            rural_coverage=rural, rural_target=t.rural_coverage.value, rural_met=t.rural_coverage.met(rural))
+            rural_coverage=rural, rural_target=t.rural_coverage.value, rural_met=t.rural_coverage.met(rural),
+            urban_excess=g("urban_covered", 0) - urban_capped, rural_excess=g("rural_covered", 0) - rural_capped)
     elif table == "facilities":
         households = g("in_service_households", 0)
         area = g("in_service_area_centi", 0)
@@ -98,7 +104,7 @@ def build_row(table: str, province: str, totals: dict[str, int], config: HubConf
         units = g("units", 0)
         solution = g(f"{t.solution_item}:COMPLETED", 0)
         row.update(items=items, units=units, reporting_units=g("reporting_units", 0),
-                   completed_items=sum(i["completed"] for i in items), solution_units=solution,
+                   completed_items=sum(int(i["completed"]) for i in items), solution_units=solution,
                    solution_target=units, solution_met=units > 0 and solution >= units)
     elif table == "services":
         care = ratio(g("big_city_communities_with_care", 0), g("big_city_communities", 0))
@@ -118,6 +124,8 @@ def build_row(table: str, province: str, totals: dict[str, int], config: HubConf
                    met=g("late", 0) == 0 and g("missing", 0) == 0)
     else:
         raise ValueError(f"unknown table {table!r}; expected one of {sorted(ROW_SCHEMAS)}")
+    if table in RULE_TABLES:
+        row["breaches"] = [rule.code for rule, _what in row_breaches(table, totals)]
     row["offsets"] = offsets_list(offsets)
     return row
 

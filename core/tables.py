@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from core.hub import NATIONAL, Hub
 from core.national import Part, national_row
 from core.notify import Notification, notification, row_changes
-from core.obligations import Status, ledger
+from core.obligations import Status, beijing_time, ledger
 from core.rows import Row, build_row, row_values
 
 RowKey = tuple[str, str]  # (table, province)
@@ -64,25 +64,26 @@ def obligation_rows(hub: Hub, now_ms: int) -> tuple[dict[RowKey, Row], dict[tupl
 
 
 def newly_missing(before: dict[tuple[str, str, str], Status] | None, after: dict[tuple[str, str, str], Status],
-                  hub: Hub, now_ms: int, since_ms: int) -> list[Notification]:
-    """OBLIGATION_MISSED for each obligation that is missing now and was not before.
+                  hub: Hub, now_ms: int, since_ms: int | None = None) -> list[Notification]:
+    """OBLIGATION_MISSED for each obligation that is missing now and was not before, oldest due first.
 
-    With no `before` (first look after a start), only obligations whose due time is at or after
-    `since_ms` are news: older ones were announced by an earlier run.
+    With no `before` (the first look after a start) every missing obligation is news: one already
+    overdue when the worker first started must be announced too. The ids are deterministic
+    (`OBLIGATION_MISSED:<province>:<kind>:<period>:missed`), so a restart repeats an id, not an event;
+    consumers keep one per id. `since_ms` (optional) keeps only those due at or after it.
     """
     out = []
-    for key, status in sorted(after.items()):
+    for key, status in sorted(after.items(), key=lambda item: (hub.rules[item[0][1]].due_ms(item[0][2]), item[0])):
         if status != "missing":
             continue
         province, kind, period = key
-        if before is not None:
-            if before.get(key) == "missing":
-                continue
-        elif hub.rules[kind].due_ms(period) < since_ms:
+        if before is not None and before.get(key) == "missing":
+            continue
+        if since_ms is not None and hub.rules[kind].due_ms(period) < since_ms:
             continue
         due = hub.rules[kind].due_ms(period)
         out.append(notification(
             "OBLIGATION_MISSED", province, f"{kind}:{period}",
-            f"{province} has not reported {kind} for {period}; it was due at {due} ms", due,
+            f"{province} has not reported {kind} for {period}; it was due by {beijing_time(due)} Beijing time", due,
             table="obligations", target=str(due), id_suffix="missed"))
     return out

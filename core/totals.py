@@ -81,9 +81,13 @@ class ProvinceTotals:
     def table_totals(self, table: str, policy_items: tuple[str, ...]) -> dict[str, int]:
         """The integers a table row is computed from (see `core.rows`)."""
         if table == "coverage":
+            # Capped per province (core.reconcile: covered <= communities), so one province's surplus
+            # can neither show as more than 100 % nor inflate the national row; the surplus is kept apart.
             ind = self._indicators()
-            return {"urban_communities": ind[0], "urban_covered": len(self.covered["U"]),
-                    "rural_communities": ind[1], "rural_covered": len(self.covered["R"])}
+            urban, rural = len(self.covered["U"]), len(self.covered["R"])
+            return {"urban_communities": ind[0], "urban_covered": urban, "urban_capped": min(urban, ind[0]),
+                    "rural_communities": ind[1], "rural_covered": rural, "rural_capped": min(rural, ind[1]),
+                    "facilities": sum(self.facility_status.values())}
         if table == "facilities":
             out = {s.lower(): n for s, n in self.facility_status.items()}
             out.update(in_service_households=self.households, in_service_area_centi=self.area_centi,

@@ -114,7 +114,9 @@ DELETE: dict[str, str] = {"cleanup.policy": "delete"}
 """Streams of events, kept for the cluster's default retention (`log.retention.hours`, 7 days by default)."""
 
 KEPT: dict[str, str] = {"cleanup.policy": "delete", "retention.ms": "-1"}
-"""Evidence kept forever: what the provinces sent (the auditor replays it from offset 0) and what was rejected."""
+"""Evidence kept forever: what the provinces sent (the auditor replays it from offset 0), what passed validation
+(the gateway folds it into history, as-of tables and explanations) and what was rejected. The demo's records carry
+the moments a province would have sent them, months ago: a time-based retention would delete them at once."""
 
 CHECKED_CONFIGS: dict[str, bool] = {"cleanup.policy": True, "retention.ms": False}
 """The topic configs `cshub topics list` and the worker compare with the plan, and whether a difference
@@ -169,7 +171,7 @@ class TopicPlan:
         names, r = self.names, self.replication
         specs = [TopicSpec(names.inbound(p, k), self.inbound_partitions, r, dict(KEPT), setting="inbound_partitions")
                  for p in self.provinces for k in kinds]
-        specs += [TopicSpec(names.validated(k), self.partitions, r, dict(DELETE), setting="partitions") for k in kinds]
+        specs += [TopicSpec(names.validated(k), self.partitions, r, dict(KEPT), setting="partitions") for k in kinds]
         specs.append(TopicSpec(names.validated_batches, self.partitions, r, dict(DELETE), setting="partitions"))
         specs.append(TopicSpec(names.rejected, 1, r, dict(KEPT)))
         specs += [TopicSpec(names.national(t), 1, r, dict(COMPACTED)) for t in tables]

@@ -70,7 +70,6 @@ class Aggregator:
         self.needs_rebuild = True
         self.ready = False
         self.statuses: dict | None = None
-        self.started_ms = int(time.time() * 1000)
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -196,6 +195,6 @@ class Aggregator:
         rows = {("obligations", p): build_row("obligations", p, c, self.config, self.hub.positions, now_ms)
                 for p, c in counts.items()}
         changed, notes = self.published.changes(rows, now_ms)
-        notes += newly_missing(self.statuses, statuses, self.hub, now_ms, since_ms=self.started_ms)
+        notes += newly_missing(self.statuses, statuses, self.hub, now_ms)  # first start too: ids repeat
         self.statuses = statuses
         return self._row_records(changed, counts, now_ms) + self.note_records(notes)

@@ -24,6 +24,7 @@ window, in docs/exactness.md. In short:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -43,11 +44,12 @@ from streams.validation import Validator
 from streams.views import add_views
 
 log = logging.getLogger(__name__)
-OBLIGATIONS_FILE = reference.DATA_DIR / "obligations.csv"
 EXIT_PRODUCE_FAILED = 70
 EXIT_AGENT_CRASHED = 71
 ENVELOPES_PER_BATCH = 64  # one envelope holds up to batch_max reports: Faust's cost is paid per envelope
 ENVELOPE_WAIT_S = 0.005  # envelopes come already batched: wait little for more
+STREAM_BUFFER_ENVELOPES = 2 * ENVELOPES_PER_BATCH
+STALL_S = 10.0  # a held partition with unread data out of Faust's active set this long is put back
 
 
 def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
@@ -67,14 +69,16 @@ def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
 def build_app(settings: WorkerSettings) -> Any:
     """The Faust app with its agents, timers and web views. Importing faust happens here, not at import."""
     import faust
+    from faust.exceptions import ConsumerNotStarted
 
     names = TopicNames(settings.topic_root)
     provinces = list(reference.provinces(settings.provinces_file))
     config = HubConfig(provinces=tuple(provinces), policy_items=tuple(reference.policy_items()))
-    rules_path = settings.obligations_file or OBLIGATIONS_FILE
-    rules = obligation_rules(rules_path.read_text(encoding="utf-8"))
+    rules = obligation_rules(reference.obligations_csv(settings.obligations_file))
 
-    app = faust.App(
+    # Any: we reach into Faust internals on purpose (its aiokafka producer and consumer state, each with a
+    # reason where it is used); Faust's own types do not declare them.
+    app: Any = faust.App(
         settings.app_id,
         **faust_broker_config(settings.kafka),
         store="rocksdb://" if settings.store == "rocksdb" else "memory://",
@@ -90,10 +94,10 @@ def build_app(settings: WorkerSettings) -> Any:
         broker_commit_interval=settings.commit_interval_s,
         broker_commit_every=settings.batch_max * 4,
         stream_recovery_delay=0.2,
-        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        stream_buffer_maxsize=STREAM_BUFFER_ENVELOPES,  # envelopes, each up to batch_max reports: bounded memory
         broker_max_poll_records=settings.batch_max,
         producer_acks=-1,  # every produced record on all in-sync replicas (min ISR 2 in a cluster)
-        producer_linger_ms=5,
+        producer_linger_ms=1,  # envelopes and rows: validated records and state go as explicit batches
         producer_max_batch_size=256 * 1024,
         consumer_max_fetch_size=4 * 1024 * 1024,
         # A topic missing from the metadata at a rebalance (just created, broker just started) is left
@@ -108,7 +112,7 @@ def build_app(settings: WorkerSettings) -> Any:
     stage = NationalStage(config, names, aggregator.note_records)
     crashed: list[str] = []
 
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw: Any = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state_table = app.Table("hub-state", partitions=settings.partitions, schema=raw, key_type=bytes,
                             value_type=bytes, recovery_buffer_size=10_000)
     parts_table = app.Table("national-parts", partitions=1, schema=raw, key_type=bytes, value_type=bytes)
@@ -185,6 +189,7 @@ def build_app(settings: WorkerSettings) -> Any:
         """Called holding `publishing`, only when `recovered()`: totals and parts from the recovered tables."""
         if aggregator.needs_rebuild:
             await send_all(aggregator.rebuild((k.decode(), v) for k, v in state_table.items()))
+            gc.freeze()  # the rebuilt state lives as long as the assignment: keep it out of every collection
         if stage.active and stage.needs_rebuild:
             await send_all(stage.rebuild(list(parts_table.items())))
 
@@ -256,6 +261,8 @@ def build_app(settings: WorkerSettings) -> Any:
                     held = app.consumer.assignment()
                     entries = [entry for e in events if e.message.tp in held  # taken before a revocation: skip
                                for entry in decode_envelope(e.message.value)]
+                    for e in events:
+                        seen[e.message.tp] = e.message.offset + 1
                     result = aggregator.fold_entries(entries, time.monotonic())
                     for partition, writes in result.writes.items():
                         await state.write(partition, writes)
@@ -276,6 +283,8 @@ def build_app(settings: WorkerSettings) -> Any:
                     await rebuild_if_needed()
                     held = app.consumer.assignment()
                     messages = [e.message for e in events if e.message.tp in held]
+                    for m in messages:
+                        seen[m.tp] = m.offset + 1
                     if not messages:
                         continue
                     event_ms = max(round(m.timestamp * 1000) for m in messages)
@@ -311,12 +320,73 @@ def build_app(settings: WorkerSettings) -> Any:
                     await rebuild_if_needed()
                     await send_all(aggregator.publish_rows(now_s))
 
+    seen: dict[Any, int] = {}  # source partition (envelopes, parts) -> next offset its agent has taken
+    sources = (names.validated_batches, names.national_parts)
+
+    def source_partitions() -> dict[str, dict[str, Any]]:
+        """Per source partition held (envelopes, parts): what its agent took, the high water, and Faust's view of it.
+
+        A partition whose data is not fetched (not in Faust's active set, or paused or buffered after
+        a rebalance: faust-streaming issue 629) shows here as `behind` with `active: false`.
+        """
+        consumer = app.consumer
+        try:
+            assigned = consumer.assignment()
+            active = consumer._get_active_partitions()
+            paused, buffered = consumer._paused_partitions, consumer._buffered_partitions
+        except (AttributeError, ConsumerNotStarted):  # starting: nothing assigned yet
+            return {}
+        out = {}
+        for tp in sorted(assigned):
+            if tp.topic not in sources:
+                continue
+            highwater = consumer.highwater(tp)
+            out[f"{tp.topic}:{tp.partition}"] = {"taken": seen.get(tp), "highwater": highwater,
+                                      "active": tp in active, "paused": tp in paused, "buffered": tp in buffered}
+        return out
+
+    inactive_since: dict[Any, float] = {}
+
+    @app.timer(2.0)
+    async def watch_partitions() -> None:
+        """Put back a held partition Faust left out of its fetches while it has data to read.
+
+        Faust drops a partition from its active set when the stream buffer is under pressure and adds
+        it back from a pressure-drop callback of the buffer; seen here once under heavy load after
+        SIGKILLs, two of four partitions then stayed unread for good (like faust-streaming issue 629).
+        Only when ready (not during a rebalance or recovery, when Faust pauses partitions on purpose).
+        """
+        if not recovered() or app.rebalancing:
+            inactive_since.clear()
+            return
+        consumer = app.consumer
+        try:
+            assigned = consumer.assignment()
+            active = consumer._get_active_partitions()
+        except (AttributeError, ConsumerNotStarted):
+            return
+        now = time.monotonic()
+        for tp in assigned:
+            if tp.topic not in sources or tp in active:
+                inactive_since.pop(tp, None)
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is None or seen.get(tp, 0) >= highwater:
+                continue
+            since = inactive_since.setdefault(tp, now)
+            if now - since >= STALL_S:
+                log.warning("partition %s has unread data (taken %s, high water %s) but Faust has not fetched it "
+                            "for %.0f s: resuming it (%s)", tp, seen.get(tp), highwater, now - since,
+                            source_partitions().get(f"{tp.topic}:{tp.partition}"))
+                consumer.resume_partitions({tp})
+                inactive_since.pop(tp, None)
+
     def shown_rows() -> dict[tuple[str, str], dict[str, Any]]:
         """What this worker publishes: its provinces' rows, and the national rows while it runs the stage."""
         return {**aggregator.published.rows, **(stage.published.rows if stage.active else {})}
 
     def health() -> dict[str, Any]:
-        ready = recovered() and aggregator.ready and not (stage.active and stage.needs_rebuild)
+        ready = recovered() and aggregator.ready and not (stage.active and stage.needs_rebuild) and ingress.running
         status = "crashed" if crashed else "ok" if ready else "recovering" if assignment["current"] else "starting"
         return {
             "status": status, "ready": status == "ok", "crashed": crashed,
@@ -325,11 +395,12 @@ def build_app(settings: WorkerSettings) -> Any:
             "rebuilds": aggregator.counts["rebuilds"], "provinces": list(aggregator.held),
             "national_stage": stage.active, "parts": stage.counts["parts"],
             "state_writes_in_flight": state.in_flight + parts_state.in_flight,
+            "source_partitions": source_partitions(),
             "ingress": {"running": ingress.running, "records": ingress.counts["records"],
                         "envelopes": ingress.counts["envelopes"]},
             "positions": {f"{t}:{p}": o for (t, p), o in sorted(aggregator.hub.positions.items())},
         }
 
     add_views(app, shown_rows, lambda: list(aggregator.recent), health)
-    del run_ingress, aggregate, national, deadlines, publish_pending_rows, on_assigned, on_revoked
+    del run_ingress, aggregate, national, watch_partitions, deadlines, publish_pending_rows, on_assigned, on_revoked
     return app

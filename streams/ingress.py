@@ -105,28 +105,46 @@ class Ingress:
                 await self.consumer.stop()
 
     async def process(self, batches: dict[Any, list[Any]]) -> None:
-        """One poll: route every record, wait for the validated records' offsets, send the envelopes."""
+        """One poll: route every record, wait for the validated records' offsets, send the envelopes.
+
+        Validated records go out as one aiokafka record batch per (topic, partition): a batch's records
+        get consecutive offsets from its base offset, which is how each entry learns its coordinates
+        (and ~1 µs a record against ~10 for a `send` coroutine each). The rest (rejections, feedback,
+        schemas: rare) goes through `send`.
+        """
         producer = self.producer()
         futures: list[asyncio.Future] = []
-        accepted: list[tuple[asyncio.Future, FoldEntry]] = []
+        open_batches: dict[tuple[str, int | None], tuple[Any, list[FoldEntry]]] = {}
+        sent_batches: list[tuple[asyncio.Future, list[FoldEntry]]] = []
         for records in batches.values():
             for rec in records:
                 routed = self.validator.route(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp)
-                for topic, key, value, partition in routed.records:
-                    future = await producer.send(topic, value, key=key, partition=partition,
-                                                 timestamp_ms=rec.timestamp)
-                    futures.append(future)
+                others = routed.records
                 if routed.accepted is not None:
-                    accepted.append((futures[-1], routed.accepted))  # its validated record is the last one
+                    *others, (topic, key, value, partition) = routed.records  # the validated record is the last
+                    where = (topic, partition)
+                    batch, entries = open_batches.get(where) or (producer.create_batch(), [])
+                    if batch.append(key=key, value=value, timestamp=rec.timestamp) is None:  # full: send it
+                        sent_batches.append((await producer.send_batch(batch, topic, partition=partition), entries))
+                        batch, entries = producer.create_batch(), []
+                        batch.append(key=key, value=value, timestamp=rec.timestamp)
+                    entries.append(routed.accepted)
+                    open_batches[where] = (batch, entries)
+                for topic, key, value, partition in others:
+                    futures.append(await producer.send(topic, value, key=key, partition=partition,
+                                                       timestamp_ms=rec.timestamp))
             self.counts["records"] += len(records)
         envelopes: dict[int, list[list[Any]]] = defaultdict(list)
         try:
-            for future, entry in accepted:
+            for (topic, partition), (batch, entries) in open_batches.items():
+                sent_batches.append((await producer.send_batch(batch, topic, partition=partition), entries))
+            for future, entries in sent_batches:
                 md = await future
-                envelopes[md.partition].append(entry.entry(md.topic, md.partition, md.offset))
-            for partition, entries in envelopes.items():
-                futures.append(await producer.send(self.envelope_topic, encode_envelope(entries),
-                                                   partition=partition))
+                into = envelopes[md.partition]
+                for i, entry in enumerate(entries):
+                    into.append(entry.entry(md.topic, md.partition, md.offset + i))
+            for partition, items in envelopes.items():
+                futures.append(await producer.send(self.envelope_topic, encode_envelope(items), partition=partition))
             await asyncio.gather(*futures)
         except Exception as exc:  # a send failed for good: nothing after it may be committed
             self.on_failure(exc)

@@ -8,21 +8,10 @@ readiness probe does not send traffic to, or count as healthy, a worker whose ta
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
+from schemas.jsonable import jsonable
 from schemas.topics import TABLES
-
-
-def as_json(value: Any) -> Any:
-    """Rows as JSON: Decimal as str (exact), nested structures as they are."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: as_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [as_json(v) for v in value]
-    return value
 
 
 def add_views(app: Any, shown_rows: Callable[[], dict[tuple[str, str], dict[str, Any]]],
@@ -33,7 +22,7 @@ def add_views(app: Any, shown_rows: Callable[[], dict[tuple[str, str], dict[str,
     async def national_table(web: Any, request: Any, table: str) -> Any:
         if table not in TABLES:
             return web.json({"error": f"unknown table {table!r}; one of {list(TABLES)}"}, status=404)
-        rows = {p: as_json(r) for (t, p), r in sorted(shown_rows().items()) if t == table}
+        rows = {p: jsonable(r) for (t, p), r in sorted(shown_rows().items()) if t == table}
         return web.json(rows)
 
     @app.page("/national/{table}/{province}")
@@ -41,7 +30,7 @@ def add_views(app: Any, shown_rows: Callable[[], dict[tuple[str, str], dict[str,
         row = shown_rows().get((table, province))
         if row is None:
             return web.json({"error": f"no row for table {table!r} province {province!r}"}, status=404)
-        return web.json(as_json(row))
+        return web.json(jsonable(row))
 
     @app.page("/notifications")
     async def notifications(web: Any, request: Any) -> Any:
@@ -50,7 +39,7 @@ def add_views(app: Any, shown_rows: Callable[[], dict[tuple[str, str], dict[str,
         except ValueError:
             return web.json({"error": "limit must be an integer"}, status=400)
         latest = recent()[-limit:] if limit else []
-        return web.json([as_json(n) for n in reversed(latest)])
+        return web.json([jsonable(n) for n in reversed(latest)])
 
     @app.page("/health")
     async def health_view(web: Any, request: Any) -> Any:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import time
 
-from streams.admin import wait_for_metadata
+from kafka import KafkaConsumer
+
+from schemas.kafka_config import Target, kafka_python_config
 from streams.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
 
 
 def run_worker(settings: WorkerSettings) -> int:
     """Blocks until SIGTERM/SIGINT; returns the process exit code."""
+    # The state is millions of small long-lived objects; CPython's default thresholds collect generation 0
+    # every 700 allocations and walk that state often (seen as pauses attributed to whatever allocated).
+    gc.set_threshold(100_000, 50, 100)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # `cshub worker` has put the topic plan on the broker and checked it (connectors.admin.ensure_plan);
     # a just-created topic can still be missing from a broker's metadata: wait, or Faust leaves it out.
@@ -40,3 +49,20 @@ def run_worker(settings: WorkerSettings) -> int:
         profiler.disable()
         profiler.dump_stats(settings.profile)
     return 0
+
+
+def wait_for_metadata(target: Target, topics: list[str], timeout_s: float = 30.0) -> None:
+    """Until the broker's metadata lists every topic with its partitions (or `timeout_s`)."""
+    consumer = KafkaConsumer(**kafka_python_config(target, client_id="cshub-worker-admin"))
+    try:
+        deadline = time.monotonic() + timeout_s
+        missing = list(topics)
+        while missing and time.monotonic() < deadline:
+            known = consumer.topics()
+            missing = [t for t in missing if t not in known or not consumer.partitions_for_topic(t)]
+            time.sleep(0.2 if missing else 0)
+        if missing:
+            log.warning("%d topic(s) still missing from the metadata after %.0f s, e.g. %s", len(missing),
+                        timeout_s, missing[:3])
+    finally:
+        consumer.close()

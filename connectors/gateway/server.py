@@ -2,7 +2,12 @@
 
 Routes: GET / (the dashboard), /static/* (its files), /api/tables, /api/notifications?limit=N,
 /api/reference (provinces, policy items, targets), /api/events (SSE: one `update` event per batch of
-changes, at most every `PUSH_INTERVAL_S`), /health.
+changes, at most every `PUSH_INTERVAL_S`), /health; and, from the inputs (`inputs.py`):
+/api/history/<table>?province=P (rows per reporting period, 2021-01 .. now), /api/as-of?period=P or
+?moment=T (every table as it stood), /api/explain/<table>?province=P[&field=F] (the reports behind a
+cell), /api/obligations (per province and kind, worst first), /api/rejections?province=P; exports
+/api/export/table/<table>.csv|.xlsx, /api/export/history/<table>.csv|.xlsx?province=P,
+/api/export/notifications.csv|.xlsx.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,8 +25,12 @@ from typing import Any
 
 from aiohttp import web
 
+from connectors.gateway.inputs import InputReader, InputStore
 from connectors.gateway.reader import TableReader
-from connectors.gateway.snapshot import Change, Snapshot
+from connectors.gateway.snapshot import Change, Snapshot, jsonable
+from core import REPORT_TABLES, HubConfig, obligation_rules
+from schemas import reference
+from schemas.beijing import parse_ms, show_ms
 from schemas.kafka_config import Target
 from schemas.topics import NATIONAL_CODE, TABLES, TopicNames
 
@@ -57,11 +68,29 @@ def _reference() -> dict[str, Any]:
     """What the page needs of the reference data, from its one reader (`schemas.reference`)."""
     from dataclasses import asdict
 
-    from schemas import reference
+    from core.provenance import NOT_FROM_REPORTS, TABLE_KINDS
+    from core.reconcile import ADDITIVE
 
+    explainable = {t: [f for f in ADDITIVE[t] if "[*]" not in f and f not in NOT_FROM_REPORTS] for t in TABLE_KINDS}
     return {"provinces": [asdict(p) for p in reference.provinces().values()],
             "policy_items": [asdict(i) for i in reference.policy_items().values()],
-            "national_code": NATIONAL_CODE, "tables": list(TABLES), "targets": TARGETS}
+            "national_code": NATIONAL_CODE, "tables": list(TABLES), "targets": TARGETS,
+            "explainable": explainable}
+
+
+def _row_json(row: dict[str, Any]) -> dict[str, Any]:
+    return jsonable({k: v for k, v in row.items() if k != "offsets"})
+
+
+def _beijing(ms: int) -> str:
+    return show_ms(ms)[:16]
+
+
+def _moment(text: str) -> int:
+    try:
+        return parse_ms(text)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"moment: {exc}") from exc
 
 
 def _json(data: Any) -> web.Response:
@@ -69,14 +98,46 @@ def _json(data: Any) -> web.Response:
                         charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
+class Readers:
+    """The gateway's two reader threads (national tables; inputs), started and stopped together."""
+
+    def __init__(self, tables: TableReader, inputs: InputReader) -> None:
+        self.tables = tables
+        self.inputs = inputs
+
+    def start(self) -> None:
+        self.tables.start()
+        self.inputs.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.inputs.stop(timeout_s)
+        self.tables.stop(timeout_s)
+
+    @property
+    def started(self) -> bool:
+        return self.tables.started
+
+    @property
+    def alive(self) -> bool:
+        return self.tables.alive and self.inputs.alive
+
+    @property
+    def caught_up(self) -> threading.Event:
+        return self.tables.caught_up
+
+
 class Gateway:
-    """One snapshot, one Kafka reader thread, one aiohttp app; fan-out of changes to SSE clients."""
+    """One snapshot, two Kafka reader threads, one aiohttp app; fan-out of changes to SSE clients."""
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        names = TopicNames(config.topic_root)
         self.snapshot = Snapshot(notifications_limit=config.notifications_limit)
-        self.reader = TableReader(config.bootstrap, self.snapshot, names=TopicNames(config.topic_root),
-                                  on_changes=self._on_changes_thread, notifications_tail=config.notifications_limit)
+        self.store = InputStore(HubConfig.from_reference(), obligation_rules(reference.obligations_csv()))
+        self.reader = Readers(
+            TableReader(config.bootstrap, self.snapshot, names=names, on_changes=self._on_changes_thread,
+                        notifications_tail=config.notifications_limit),
+            InputReader(config.bootstrap, self.store, names))
         self.reference = _reference()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[Change] = []
@@ -143,6 +204,13 @@ class Gateway:
         app.router.add_get("/api/reference", self.reference_view)
         app.router.add_get("/api/events", self.events)
         app.router.add_get("/health", self.health)
+        app.router.add_get("/api/history/{table}", self.history_view)
+        app.router.add_get("/api/as-of", self.as_of_view)
+        app.router.add_get("/api/explain/{table}", self.explain_view)
+        app.router.add_get("/api/obligations", self.obligations_view)
+        app.router.add_get("/api/rejections", self.rejections_view)
+        app.router.add_get("/api/export/{what}/{name}", self.export_view)
+        app.router.add_get("/api/export/{name}", self.export_view)
         app.router.add_static("/static/", STATIC, show_index=False)
         app.on_startup.append(self.on_startup)
         app.on_shutdown.append(self.on_shutdown)
@@ -174,6 +242,114 @@ class Gateway:
         body = {"status": status, "caught_up": self.reader.caught_up.is_set(),
                 "bootstrap": str(self.config.bootstrap), "topic_root": self.config.topic_root, **self.snapshot.stats()}
         return web.Response(text=json.dumps(body), content_type="application/json", status=200 if ok else 503)
+
+    # --- from the inputs ---
+    def _province(self, request: web.Request, default: str | None = NATIONAL_CODE) -> str:
+        code = request.query.get("province", default or "")
+        if code != NATIONAL_CODE and code not in {p["code"] for p in self.reference["provinces"]}:
+            raise web.HTTPBadRequest(text=f"unknown province {code!r}: give a 6-digit code (000000: national)")
+        return code
+
+    @staticmethod
+    def _table(request: web.Request, allowed: tuple[str, ...] = REPORT_TABLES) -> str:
+        table = request.match_info["table"]
+        if table not in allowed:
+            raise web.HTTPNotFound(text=f"no table {table!r}; choose one of {', '.join(allowed)}")
+        return table
+
+    async def _folded(self) -> Any:
+        now_ms = int(time.time() * 1000)
+        return await asyncio.get_running_loop().run_in_executor(None, self.store.folded, now_ms)
+
+    async def history_view(self, request: web.Request) -> web.Response:
+        table, province = self._table(request), self._province(request)
+        folded = await self._folded()
+        rows = [_row_json(folded.history[p].get((table, province), {})) for p in folded.periods]
+        return _json({"table": table, "province": province, "periods": folded.periods, "rows": rows,
+                      "inputs": folded.count})
+
+    async def as_of_view(self, request: web.Request) -> web.Response:
+        from core.history import as_of_moment
+
+        folded = await self._folded()
+        if "period" in request.query:
+            period = request.query["period"]
+            if period not in folded.history:
+                raise web.HTTPBadRequest(text=f"period must be YYYY-MM from {folded.periods[0]} to"
+                                              f" {folded.periods[-1]}, got {period!r}")
+            rows, label = folded.history[period], f"as of period {period}"
+        elif "moment" in request.query:
+            moment = _moment(request.query["moment"])
+            inputs = self.store.snapshot()
+            _hub, rows = await asyncio.get_running_loop().run_in_executor(
+                None, as_of_moment, inputs, self.store.config, moment, self.store.rules)
+            label = f"as of {_beijing(moment)} Beijing time"
+        else:
+            raise web.HTTPBadRequest(text="give ?period=YYYY-MM or ?moment=2026-06-01T00:00 (Beijing time if no zone)")
+        tables: dict[str, dict[str, Any]] = {}
+        for (table, province), row in rows.items():
+            tables.setdefault(table, {})[province] = _row_json(row)
+        return _json({"as_of": label, "tables": tables})
+
+    async def explain_view(self, request: web.Request) -> web.Response:
+        from core.provenance import explain
+
+        table, province = self._table(request), self._province(request)
+        folded = await self._folded()
+        try:
+            found = explain(folded.hub, folded.provenance, table, province, request.query.get("field") or None)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from exc
+        return _json(jsonable(found))
+
+    async def obligations_view(self, request: web.Request) -> web.Response:
+        from dataclasses import asdict
+
+        from core import obligation_counts
+        from core.obligations import summary
+
+        now_ms = int(time.time() * 1000)
+        folded = await self._folded()
+        _per, statuses = obligation_counts(folded.hub, now_ms)
+        return _json({"now": _beijing(now_ms), "records": [asdict(r) for r in summary(statuses)]})
+
+    async def rejections_view(self, request: web.Request) -> web.Response:
+        province = self._province(request, None)
+        return _json({"province": province, "rejections": jsonable(self.store.recent_rejections(province))})
+
+    async def export_view(self, request: web.Request) -> web.Response:
+        from connectors import exports
+
+        what = request.match_info.get("what")
+        stem, _, fmt = request.match_info["name"].rpartition(".")
+        if fmt not in ("csv", "xlsx"):
+            raise web.HTTPNotFound(text="exports are .csv or .xlsx")
+        names = {p["code"]: p["name_zh"] for p in self.reference["provinces"]} | {NATIONAL_CODE: "全国"}
+        if what is None and stem == "notifications":
+            records = exports.notification_records(sorted(self.snapshot.notifications(None),
+                                                          key=lambda n: str(n.get("event_time", ""))), names)
+            sheet = "notifications"
+        elif what == "table" and stem in TABLES:
+            rows = sorted(self.snapshot.tables_copy().get(stem, {}).values(),
+                          key=lambda r: (r.get("province") != NATIONAL_CODE, r.get("province")))
+            records, sheet = exports.table_records(rows, names), stem
+        elif what == "history" and stem in REPORT_TABLES:
+            province = self._province(request)
+            folded = await self._folded()
+            records = [rec for p in folded.periods for rec in exports.table_records(
+                [folded.history[p][(stem, province)]], names, {"period": p})]
+            sheet = f"{stem} {province}"
+        else:
+            raise web.HTTPNotFound(text="exports: /api/export/table/<table>.csv, /api/export/history/<table>.xlsx"
+                                        "?province=P, /api/export/notifications.csv")
+        filename = f"cshub-{what + '-' if what else ''}{stem}.{fmt}"
+        if fmt == "csv":
+            body, ctype = exports.to_csv(records), "text/csv; charset=utf-8"
+        else:
+            body = exports.to_xlsx(records, sheet)
+            ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return web.Response(body=body, headers={"Content-Type": ctype, "Cache-Control": "no-store",
+                                                "Content-Disposition": f'attachment; filename="{filename}"'})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",

@@ -47,6 +47,7 @@ class Snapshot:
     version: int = 0
     rejected_records: int = 0
     _notifications: deque[dict[str, Any]] = field(init=False)
+    _ids: set[Any] = field(default_factory=set, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -64,13 +65,21 @@ class Snapshot:
             rows[key] = row
             return Change("row", table, key, row)
 
-    def add_notification(self, key: str | None, value: Mapping[str, Any]) -> Change:
+    def add_notification(self, key: str | None, value: Mapping[str, Any]) -> Change | None:
+        """Keep a notification once per `notification_id` (restarts and redeliveries repeat ids); None if a repeat."""
         with self._lock:
-            self.version += 1
             note = jsonable(value)
+            note_id = note.get("notification_id")
+            if note_id is not None and note_id in self._ids:
+                return None
+            self.version += 1
             if key is not None:
                 note.setdefault("province", key)
+            if len(self._notifications) == self._notifications.maxlen:
+                self._ids.discard(self._notifications[0].get("notification_id"))
             self._notifications.append(note)
+            if note_id is not None:
+                self._ids.add(note_id)
             return Change("notification", None, key, note)
 
     def count_undecodable(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 from pathlib import Path
 
 from cshub.options import add_settings, settings_from
@@ -22,15 +23,20 @@ def parse_time(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from schemas.topics import TABLES
 
-    parser.add_argument("action", choices=["replay", "export", "verify"],
+    parser.add_argument("action", choices=["replay", "export", "verify", "explain"],
                         help="replay: from Kafka and compare; export DIR: archive the topics; verify DIR: check an"
-                             " archive and replay it alone")
+                             " archive and replay it alone; explain --table T --province P [--field F]: the reports"
+                             " whose contributions sum to each cell")
     parser.add_argument("dir", nargs="?", type=Path, help="archive folder (export, verify)")
     parser.add_argument("--until", type=parse_time, help="rebuild the tables as they stood at this moment")
     add_settings(parser, "bootstrap", "principal", "password_file", "topic_root")
     parser.add_argument("--workers", type=int, default=2, help="replay processes (default 2)")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES), help="tables to compare")
     parser.add_argument("--max-differences", type=int, default=100, help="differences printed at most")
+    parser.add_argument("--table", choices=[t for t in TABLES if t != "obligations"], help="explain: the table")
+    parser.add_argument("--province", help="explain: the 6-digit province code (000000: the national row)")
+    parser.add_argument("--field", help="explain: one field (default: every field that sums over reports)")
+    parser.add_argument("--format", choices=["text", "json"], default="text", help="explain: output format")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,9 +56,58 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "verify":
         return _verify(args, names, started)
+    if args.action == "explain":
+        return _explain(args, names, settings.kafka)
     hub, stats = auditor.replay_kafka(settings.kafka, names, until_ms=args.until, workers=args.workers)
     published = auditor.published_from_kafka(settings.kafka, names, args.tables, args.until)
     return _report(args, hub, stats, published, started, f"Kafka at {settings.kafka}")
+
+
+def _explain(args: argparse.Namespace, names, target) -> int:
+    import json
+
+    from connectors import auditor
+    from connectors.subscriber import TableRow
+
+    if not args.table or not args.province:
+        raise CshubError("audit explain needs --table and --province",
+                         "e.g. cshub audit explain --table coverage --province 320000 --field urban_covered")
+    found, stats = auditor.explain_kafka(target, names, args.table, args.province, field_name=args.field,
+                                         until_ms=args.until)
+    if args.format == "json":
+        from schemas.jsonable import jsonable
+
+        print(json.dumps(jsonable(found), ensure_ascii=False, indent=1))
+        return 0
+    name = TableRow(args.table, args.province, {}, -1, 0).province_name
+    when = "" if args.until is None else f" as of {_beijing(args.until)}"
+    print(f"{args.table} of {args.province} {name}{when}: replayed {stats.applied} valid input records")
+    for cell, value in found["cells"].items():
+        n = sum(1 for r in found["reports"] if r["shares"].get(cell))
+        print(f"  {cell} = {value}   (the sum of {n} report(s) below)")
+    print(f"reports that count ({len(found['reports'])}): id, revision, period, arrived (Beijing), where, shares")
+    for report in found["reports"]:
+        shares = ", ".join(f"{k} {v:+}" if not isinstance(v, bool) else f"{k} {v}"
+                           for k, v in report["shares"].items() if v)
+        print(f"  {report['report_id']:<16} rev {report['revision']:<3} {report['period']}"
+              f"  {_beijing(report['arrived_ms'])}  {report['coordinates']}  {shares}"
+              + (f"  ({report['note']})" if report["note"] else ""))
+        for rev in report["revisions"]:
+            if rev["fate"] != "in force":
+                print(f"      rev {rev['revision']:<3} {rev['period']}  {_beijing(rev['arrived_ms'])}"
+                      f"  {rev['coordinates']}  {rev['fate']}")
+    print(f"reports that do not count ({len(found['not_counted'])}):")
+    for report in found["not_counted"]:
+        print(f"  {report['report_id']:<16} rev {report['revision']:<3} {report['period']}  {report['coordinates']}"
+              f"  {report['note']}")
+        for rev in report["revisions"]:
+            print(f"      rev {rev['revision']:<3} {rev['period']}  {_beijing(rev['arrived_ms'])}"
+                  f"  {rev['coordinates']}  {rev['fate']}")
+    return 0
+
+
+def _beijing(ms: int) -> str:
+    return show_ms(ms)[:16]  # 2026-03-10 18:00
 
 
 def _verify(args: argparse.Namespace, names, started: float) -> int:
@@ -75,7 +130,8 @@ def _verify(args: argparse.Namespace, names, started: float) -> int:
 def _report(args: argparse.Namespace, hub, stats, published, started: float, source: str) -> int:
     from connectors import auditor
 
-    diffs = auditor.compare(hub, published, args.tables)
+    unknown = auditor.comparability(hub, published, stats, args.until, args.tables) if args.until is not None else {}
+    diffs = auditor.compare(hub, published, args.tables, skip=unknown)
     elapsed = time.perf_counter() - started
     rate = stats.records / stats.seconds if stats.seconds else 0.0
     rejected = ", ".join(f"{k} {v}" for k, v in stats.rejected.most_common()) or "none"
@@ -84,8 +140,16 @@ def _report(args: argparse.Namespace, hub, stats, published, started: float, sou
         when = f" as of {show_ms(args.until)}"
     print(f"replayed {stats.records} input records from {source}{when}: {stats.applied} valid,"
           f" rejected: {rejected}; {rate:,.0f} records/s; {elapsed:.1f} s in all")
-    compared = sum(1 for key in published if key[0] in args.tables)
-    if not published:
+    if args.until is not None:
+        _print_tables(hub, args.tables, args.until)
+    compared = sum(1 for key in published if key[0] in args.tables and key not in unknown)
+    if unknown:
+        reasons = Counter(unknown.values())
+        print(f"{len(unknown)} row(s) not comparable at that moment (not counted as differences): "
+              + "; ".join(f"{n} {why}" for why, n in reasons.most_common()))
+        if published.first_ms is not None and published.first_ms > args.until:
+            print(f"  (the earliest published row is of {show_ms(published.first_ms)})")
+    if not published and args.until is None:
         print("no published rows found to compare with (has the worker run?)")
         return 1
     for diff in diffs[: args.max_differences]:
@@ -97,3 +161,27 @@ def _report(args: argparse.Namespace, hub, stats, published, started: float, sou
         return 1
     print(f"audit passed: {compared} published rows of {len(args.tables)} tables equal the replay")
     return 0
+
+
+def _print_tables(hub, tables: list[str], until_ms: int) -> None:
+    """The replayed tables as they stood at `until_ms` (national row first), as `cshub subscribe` prints them."""
+    from rich.console import Console
+
+    from connectors.subscriber import TableRow, sort_rows
+    from core import REPORT_TABLES, obligation_rows
+    from cshub.commands.subscribe import render_table
+
+    rows = dict(hub.rows(tables=tuple(t for t in tables if t in REPORT_TABLES)))
+    if "obligations" in tables:
+        rows.update(obligation_rows(hub, until_ms)[0])
+    console = Console(width=240)
+    for table in tables:
+        shown = sort_rows([TableRow(t, p, row, -1, until_ms) for (t, p), row in rows.items()
+                           if t == table and (p == "000000" or _has_data(row))])
+        console.print(render_table(table, shown))
+
+
+def _has_data(row) -> bool:
+    """A province row worth printing: something other than zeros and empty flags."""
+    return any(v not in (0, None, False, [], "0", "0.00") and k not in ("province", "offsets", "as_of")
+               and not k.endswith("_target") for k, v in row.items())

@@ -168,8 +168,19 @@ def _national(args: argparse.Namespace, sub: Any) -> int:
 
 
 def _notifications(args: argparse.Namespace, sub: Any) -> int:
+    from connectors.exports import notification_records
+
+    writer: csv.DictWriter[str] | None = None
     for note in sub.notifications(follow=args.follow):
-        if args.format == "jsonl":
+        if args.format == "csv":  # flat columns, Beijing time, one header
+            record = notification_records([{"province": note.province, **note.values}],
+                                          {note.province: note.province_name})[0]
+            if writer is None:
+                writer = csv.DictWriter(sys.stdout, fieldnames=list(record), lineterminator="\n")
+                writer.writeheader()
+            writer.writerow(record)
+            sys.stdout.flush()
+        elif args.format == "jsonl":
             print(json.dumps({"province": note.province, "offset": note.offset, **jsonable(note.values)},
                              ensure_ascii=False), flush=True)
         else:

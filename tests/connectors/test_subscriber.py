@@ -117,3 +117,14 @@ def test_notifications_are_typed(kafka_bootstrap: str, names: TopicNames) -> Non
     assert len(found) == 1
     assert found[0].kind == "TARGET_MET" and found[0].province_name == "江苏省"
     assert found[0].values["message"] == "江苏省城市社区综合服务设施覆盖率达标"
+    cli = subprocess.run([sys.executable, "-m", "cshub.cli", "subscribe", "notifications", "--format", "csv",
+                          "--bootstrap", kafka_bootstrap, "--topic-root", names.root],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(cli.stdout)))  # real CSV: a header and one row per notification
+    assert [(r["type"], r["province_name"], r["event_time"]) for r in rows] == [
+        ("TARGET_MET", "江苏省", "2025-10-09 16:53:20")]
+    assert rows[0]["message"] == "江苏省城市社区综合服务设施覆盖率达标"

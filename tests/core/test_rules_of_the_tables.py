@@ -80,6 +80,44 @@ def test_ledger_rows_late_flag_and_missed_notifications() -> None:
     assert newly_missing(statuses, statuses, hub, now, 0) == []
 
 
+def test_missed_obligations_are_announced_on_a_first_start_oldest_first_in_beijing_time() -> None:
+    rules = (ObligationRule("funding", 10, "2026-08"),)
+    hub = Hub(CONFIG, rules=rules)
+    hub.apply("funding", samples.funding(province="510000", period="2026-09"), ms(2026, 10, 5), "v", 0, 0)
+    now = ms(2026, 11, 29)
+    _rows, statuses = obligation_rows(hub, now)
+    first = newly_missing(None, statuses, hub, now)  # the worker's first look: everything overdue is news
+    subjects = [(n["province"], n["subject"]) for n in first]
+    assert ("510000", "funding:2026-08") in subjects and ("510000", "funding:2026-09") not in subjects
+    assert len(first) == 3 * len(PROVINCES) - 1  # 2026-08, -09, -10 overdue; Sichuan sent -09
+    assert [n["event_time"] for n in first] == sorted(n["event_time"] for n in first)  # in time order
+    assert first[0]["subject"] == "funding:2026-08"
+    assert "2026-09-11 00:00 Beijing time" in first[0]["message"]  # due by the end of 10 September, CST
+    again = newly_missing(None, statuses, hub, now)  # a restart repeats the same ids, not new events
+    assert [n["notification_id"] for n in again] == [n["notification_id"] for n in first]
+
+
+def test_an_anomaly_repeated_by_later_revisions_keeps_one_id() -> None:
+    hub = Hub(CONFIG)
+    over = samples.funding(allocated_yuan=Decimal("1.00"), disbursed_yuan=Decimal("1.01"))
+    first = hub.apply("funding", over, 1, "v", 0, 0)
+    second = hub.apply("funding", dict(over, revision=3, disbursed_yuan=Decimal("1.02")), 2, "v", 0, 1)
+    assert [n["type"] for n in first] == [n["type"] for n in second] == ["ANOMALY_DISBURSED_EXCEEDS_ALLOCATED"]
+    assert first[0]["notification_id"] == second[0]["notification_id"]
+
+
+def test_no_data_is_not_news_but_the_first_data_is_either_way() -> None:
+    hub = Hub(CONFIG)
+    published = PublishedTables()
+    _, notes = published.changes(hub.rows(["440000"], ("coverage",)), 0)
+    assert notes == []  # empty tables after a start: nobody is "at risk" for not having reported
+    policy = samples.policy(province="440000")
+    hub.apply("policy", policy, 1, "v", 0, 0)  # denominators, but no facility yet: 0 % covered
+    _, notes = published.changes(hub.rows(["440000"], ("coverage",)), 1)
+    assert ("TARGET_AT_RISK", "coverage.urban_met", "440000") in {(n["type"], n["subject"], n["province"])
+                                                                for n in notes}
+
+
 def test_target_notifications_fire_on_the_change_only() -> None:
     hub = Hub(CONFIG)
     published = PublishedTables()
@@ -87,8 +125,10 @@ def test_target_notifications_fire_on_the_change_only() -> None:
     good["indicators"] = dict(good["indicators"], special_difficulty_elderly_visited=51234)
     hub.apply("policy", good, 1, "v", 0, 0)
     _, notes = published.changes(hub.rows(["440000"], ("services",)), 1)
+    # First sight: met or at risk, either way (the sample's big-city care is below 80 %).
     assert [(n["type"], n["subject"], n["province"]) for n in notes] == [
-        ("TARGET_MET", "services.visit_met", "440000"), ("TARGET_MET", "services.visit_met", "000000")]
+        ("TARGET_AT_RISK", "services.big_city_care_met", "440000"), ("TARGET_MET", "services.visit_met", "440000"),
+        ("TARGET_AT_RISK", "services.big_city_care_met", "000000"), ("TARGET_MET", "services.visit_met", "000000")]
     hub.apply("policy", dict(good, revision=2, produced_at=good["produced_at"]), 2, "v", 0, 1)
     _, notes = published.changes(hub.rows(["440000"], ("services",)), 2)
     assert notes == []

@@ -70,8 +70,11 @@ class WorkerProcess:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as resp:
                 return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            return json.loads(exc.read())
+        except urllib.error.HTTPError as exc:  # 503 while not ready: still a JSON body (anything else: None)
+            try:
+                return json.loads(exc.read())
+            except ValueError:
+                return None
         except (OSError, ValueError):
             return None
 

@@ -43,14 +43,14 @@ from streams.loadgen import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RUNS = range(int(os.environ.get("CSHUB_FAULT_RUNS", "1")))
-N_REPORTS = int(os.environ.get("CSHUB_FAULT_REPORTS", "30000"))
+N_REPORTS = int(os.environ.get("CSHUB_FAULT_REPORTS", "20000"))
 
 
 class Feeder:
     """Publishes the stream in chunks from a thread, so that faults land while records keep arriving."""
 
-    def __init__(self, bootstrap: str, encoded: list[tuple[str, bytes, bytes]], chunk: int = 2000,
-                 pause_s: float = 0.1) -> None:
+    def __init__(self, bootstrap: str, encoded: list[tuple[str, bytes, bytes]], chunk: int = 1000,
+                 pause_s: float = 0.3) -> None:
         self.bootstrap = bootstrap
         self.chunks = [encoded[i:i + chunk] for i in range(0, len(encoded), chunk)]
         self.pause_s = pause_s

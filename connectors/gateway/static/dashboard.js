@@ -16,7 +16,50 @@ const TYPE_NAME = {
   TARGET_MET: "达标", TARGET_AT_RISK: "预警", POLICY_ITEM_COMPLETED: "政策完成",
   ANOMALY_DISBURSED_EXCEEDS_ALLOCATED: "超拨异常", ANOMALY_AREA_BELOW_STANDARD: "面积不达标",
   OBLIGATION_MISSED: "未报送", OBLIGATION_MET_LATE: "迟报", REJECTION_BURST: "退回激增",
+  RECONCILIATION_BREACH: "数据不一致",
 };
+const KIND_NAME = { facility: "设施 facility", funding: "资金 funding", policy: "政策 policy" };
+// Trend measures: which table and field, how to show it, and its target line (from the row itself).
+const MEASURES = [
+  { id: "urban", table: "coverage", label: "城市覆盖率 urban coverage %", value: (r) => pct100(r.urban_coverage),
+    target: (r) => pct100(r.urban_target) },
+  { id: "rural", table: "coverage", label: "农村覆盖率 rural coverage %", value: (r) => pct100(r.rural_coverage),
+    target: (r) => pct100(r.rural_target) },
+  { id: "area", table: "facilities", label: "面积 m²/100 households", value: (r) => num(r.floor_area_per_100_households),
+    target: (r) => num(r.floor_area_target) },
+  { id: "disbursed", table: "funding", label: "拨付率 disbursement rate %", value: (r) => pct100(r.disbursement_rate),
+    target: () => null },
+  { id: "care", table: "services", label: "大城市托育养老 big-city care %", value: (r) => pct100(r.big_city_care_coverage),
+    target: (r) => pct100(r.big_city_care_target) },
+  { id: "visits", table: "services", label: "月探访率 monthly visits %", value: (r) => pct100(r.visit_rate),
+    target: (r) => pct100(r.visit_target) },
+];
+const FIELD_NAME = {
+  urban_communities: "城市社区 urban communities", urban_covered: "已覆盖 urban covered", urban_coverage: "城市覆盖率",
+  urban_excess: "超出 excess", rural_communities: "农村社区 rural communities", rural_covered: "已覆盖 rural covered",
+  rural_coverage: "农村覆盖率", rural_excess: "超出 excess", planned: "规划 planned",
+  under_construction: "在建 building", completed: "建成 completed", operating: "运营 operating", total: "合计 total",
+  in_service_households: "服务户数 households", in_service_floor_area_m2: "面积 m²",
+  floor_area_per_100_households: "m²/100户", meeting_standard: "达标设施 meeting 30 m²",
+  below_standard: "未达标 below", allocated_yuan: "下达 allocated (元)", disbursed_yuan: "拨付 disbursed (元)",
+  disbursement_rate: "拨付率", disbursed_exceeds_allocated: "超拨报告 over-disbursed reports",
+  reporting_units: "报送 reporting", completed_items: "完成事项 items completed", solution_units: "一老一小方案",
+  big_city_communities: "大城市社区", big_city_communities_with_care: "有托育养老", big_city_care_coverage: "托育养老覆盖",
+  special_difficulty_elderly: "特困老人 elderly", special_difficulty_elderly_visited: "已探访 visited",
+  visit_rate: "探访率",
+};
+const CARD_FIELDS = {
+  coverage: ["urban_communities", "urban_covered", "urban_coverage", "urban_excess", "rural_communities",
+    "rural_covered", "rural_coverage", "rural_excess"],
+  facilities: ["planned", "under_construction", "completed", "operating", "total", "in_service_floor_area_m2",
+    "floor_area_per_100_households", "meeting_standard", "below_standard"],
+  funding: ["allocated_yuan", "disbursed_yuan", "disbursement_rate", "disbursed_exceeds_allocated"],
+  policy: ["reporting_units", "completed_items", "solution_units"],
+  services: ["big_city_communities", "big_city_communities_with_care", "big_city_care_coverage",
+    "special_difficulty_elderly", "special_difficulty_elderly_visited", "visit_rate"],
+};
+const TABLE_NAME = { coverage: "覆盖率 coverage", facilities: "设施 facilities", funding: "资金 funding",
+  policy: "政策 policy", services: "服务 services" };
 
 const SUBJECT_NAME = {
   "coverage.urban_met": "城市覆盖率 urban coverage", "coverage.rural_met": "农村覆盖率 rural coverage",
@@ -28,12 +71,20 @@ const FILTERS = {
   all: () => true,
   target: (t) => t === "TARGET_MET" || t === "TARGET_AT_RISK",
   policy: (t) => t === "POLICY_ITEM_COMPLETED",
-  anomaly: (t) => t.startsWith("ANOMALY") || t === "REJECTION_BURST",
+  anomaly: (t) => t.startsWith("ANOMALY") || t === "REJECTION_BURST" || t === "RECONCILIATION_BREACH",
   report: (t) => t.startsWith("OBLIGATION"),
 };
 
 const state = { ref: null, tables: {}, notes: [], noteIds: new Set(), version: 0, charts: {}, dirty: false,
-  filter: "all" };
+  filter: "all", loaded: false, obligations: [], route: { view: "national" } };
+
+// Beijing time on a 24-hour clock, whatever the browser's own zone.
+const BEIJING = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", hourCycle: "h23", year: "numeric",
+  month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+function beijing(d, seconds = false) {
+  const p = Object.fromEntries(BEIJING.formatToParts(d).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}${seconds ? ":" + p.second : ""}`;
+}
 
 const $ = (sel) => document.querySelector(sel);
 const el = (tag, attrs = {}, ...kids) => {
@@ -47,6 +98,7 @@ const el = (tag, attrs = {}, ...kids) => {
 const num = (v) => (v === null || v === undefined || v === "" ? null : Number(v));
 const pct = (v, digits = 1) => (num(v) === null ? "–" : (num(v) * 100).toFixed(digits) + "%");
 const yi = (yuan) => (num(yuan) === null ? "–" : (num(yuan) / 1e8).toFixed(2));
+const pct100 = (v) => (num(v) === null ? null : num(v) * 100);
 const row = (table, code) => (state.tables[table] || {})[code];
 const provinceName = (code) => {
   if (code === NATIONAL) return "全国 National";
@@ -106,9 +158,12 @@ function provinceRow(code) {
   const national = code === NATIONAL;
   const tr = el("tr", { "data-province": code, class: national ? "national" : "" });
   if (national) tr.id = "national-row";
-  tr.append(el("td", { class: "code", text: code }), el("td", { class: "name", text: provinceName(code) }));
+  const nameCell = el("td", { class: "name" });
+  nameCell.append(el("a", { href: `#/province/${code}`, text: provinceName(code) }));
+  tr.append(el("td", { class: "code", text: code }), nameCell);
   const covCell = (ratio, met, target) => { const td = el("td"); td.append(barCell(ratio, met, target)); return td; };
-  tr.append(cov ? covCell(cov.urban_coverage, cov.urban_met, cov.urban_target) : el("td", { class: "nodata", text: "no data" }));
+  tr.append(cov ? covCell(cov.urban_coverage, cov.urban_met, cov.urban_target)
+    : el("td", { class: "nodata", text: state.loaded ? "no data" : "…" }));
   tr.append(cov ? covCell(cov.rural_coverage, cov.rural_met, cov.rural_target) : el("td", { class: "nodata", text: "–" }));
   const area = fac ? num(fac.floor_area_per_100_households) : null;
   tr.append(el("td", { class: `num ${area === null ? "" : fac.floor_area_met ? "ok-text" : "warn-text"}`,
@@ -248,7 +303,7 @@ function renderCoverageChart() {
 function when(note) {
   const t = note.event_time;
   const d = typeof t === "number" ? new Date(t) : t ? new Date(t) : null;
-  return d && !isNaN(d) ? d.toISOString().replace("T", " ").slice(0, 16) : "";
+  return d && !isNaN(d) ? beijing(d) : "";
 }
 
 function fmtValue(v) {
@@ -309,7 +364,8 @@ function render() {
   renderCoverageChart();
   document.body.dataset.version = String(state.version);
   document.body.dataset.state = "live";
-  $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
+  $("#updated").textContent = "updated " + beijing(new Date(), true).slice(11) + " 北京时间";
+  if (state.route.view === "province") renderProvinceCards();
 }
 
 function scheduleRender() {
@@ -325,14 +381,18 @@ async function loadSnapshot() {
   state.version = tables.version;
   state.notes = []; state.noteIds = new Set();
   addNotes(notes.notifications, false);
+  state.loaded = true;
   renderNotes();
   render();
+  $("#conn").className = "dot live"; $("#conn-text").textContent = "live";
+  loadObligations();
+  loadTrend();
 }
 
 function connect() {
   const source = new EventSource("/api/events");
   source.addEventListener("hello", () => {
-    $("#conn").className = "dot live"; $("#conn-text").textContent = "live";
+    $("#conn-text").textContent = "loading…";  // "live" only once the first snapshot is shown
     loadSnapshot().catch((e) => { $("#conn-text").textContent = "error: " + e; });
   });
   source.addEventListener("update", (ev) => {
@@ -361,13 +421,187 @@ function setupFilters() {
   }
 }
 
+// ---- obligations panel ----
+async function loadObligations() {
+  const data = await fetch("/api/obligations").then((r) => r.json());
+  state.obligations = data.records;
+  const rowOf = (r, withProvince) => {
+    const cls = r.missing ? "bad" : r.late ? "late" : "";
+    const tr = el("tr", { class: cls, "data-province": r.province, "data-kind": r.kind,
+      "data-status": r.missing ? "missing" : r.late ? "late" : "ok" });
+    if (withProvince) {
+      const td = el("td", { class: "flag" });
+      td.append(el("a", { href: `#/province/${r.province}`, text: `${provinceName(r.province)} ${r.province}` }));
+      tr.append(td);
+    }
+    const periods = [...r.late_periods.map((p) => `${p} 迟`), ...r.missing_periods.map((p) => `${p} 未报`)];
+    tr.append(el("td", { text: KIND_NAME[r.kind] || r.kind }), el("td", { class: "num", text: String(r.on_time) }),
+      el("td", { class: "num", text: String(r.late) }), el("td", { class: "num", text: String(r.missing) }),
+      el("td", { class: "num", text: String(r.pending) }),
+      el("td", { text: periods.slice(0, 6).join(", ") + (periods.length > 6 ? ` … (${periods.length})` : "") }));
+    return tr;
+  };
+  $("#obligations tbody").replaceChildren(...state.obligations.map((r) => rowOf(r, true)));
+  if (state.route.view === "province") {
+    $("#province-obligations tbody").replaceChildren(
+      ...state.obligations.filter((r) => r.province === state.route.code).map((r) => rowOf(r, false)));
+  }
+}
+
+// ---- trend charts ----
+async function history(table, province) {
+  return fetch(`/api/history/${table}?province=${province}`).then((r) => r.json());
+}
+
+function trendChart(id, periods, series) {
+  const datasets = series.map((s) => ({ label: s.label, data: s.data, borderColor: s.color, backgroundColor: s.color,
+    borderWidth: s.dashed ? 1 : 2, borderDash: s.dashed ? [4, 3] : [], pointRadius: 0, spanGaps: true }));
+  const c = chart(id, { type: "line", data: { labels: periods, datasets },
+    options: { animation: false, maintainAspectRatio: false, responsive: true,
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 10, font: { size: 10 } } } },
+      scales: { x: { ticks: { font: { size: 10 }, maxRotation: 0, autoSkip: true } },
+        y: { ticks: { font: { size: 10 } } } } } });
+  if (c) { c.data.labels = periods; c.data.datasets = datasets; c.update("none"); }
+  $(id).dataset.periods = String(periods.length);
+}
+
+async function loadTrend() {
+  const measure = MEASURES.find((m) => m.id === $("#trend-measure").value) || MEASURES[0];
+  const province = $("#trend-province").value;
+  const national = await history(measure.table, NATIONAL);
+  const series = [{ label: `全国 national — ${measure.label}`, data: national.rows.map(measure.value), color: "#2f6fb3" }];
+  if (province && province !== NATIONAL) {
+    const one = await history(measure.table, province);
+    series.push({ label: `${provinceName(province)}`, data: one.rows.map(measure.value), color: "#d9822b" });
+  }
+  const target = national.rows.map(measure.target);
+  if (target.some((t) => t !== null)) series.push({ label: "目标 target", data: target, color: "#1d2733", dashed: true });
+  trendChart("#trend-chart", national.periods, series);
+  const chosen = province || NATIONAL;
+  $("#history-csv").href = `/api/export/history/${measure.table}.csv?province=${chosen}`;
+  $("#history-xlsx").href = `/api/export/history/${measure.table}.xlsx?province=${chosen}`;
+}
+
+// ---- per-province page ----
+function route() {
+  const m = location.hash.match(/^#\/province\/(\d{6})$/);
+  state.route = m ? { view: "province", code: m[1] } : { view: "national" };
+  $("#national-view").hidden = state.route.view !== "national";
+  $("#province-view").hidden = state.route.view !== "province";
+  if (state.route.view === "province") {
+    $("#province-title").textContent = `${provinceName(state.route.code)} ${state.route.code}`;
+    renderProvinceCards();
+    loadProvinceTrend();
+    loadObligations();
+    loadRejections();
+  }
+}
+
+function shown(field, value) {
+  if (value === null || value === undefined) return "–";
+  if (/(coverage|rate|share)$/.test(field)) return pct(value);
+  return String(value);
+}
+
+function renderProvinceCards() {
+  const code = state.route.code;
+  const cards = Object.keys(CARD_FIELDS).map((table) => {
+    const r = row(table, code);
+    const card = el("div", { class: "card", "data-table": table });
+    card.append(el("h3", { text: TABLE_NAME[table] }));
+    if (!r) { card.append(el("p", { class: "nodata", text: state.loaded ? "no data" : "…" })); return card; }
+    const dl = el("dl");
+    const explainable = new Set((state.ref.explainable || {})[table] || []);
+    for (const field of CARD_FIELDS[table]) {
+      if (!(field in r)) continue;
+      const dd = el("dd");
+      if (explainable.has(field)) {
+        dd.append(el("a", { class: "explain", "data-explain": `${table}.${field}`, text: shown(field, r[field]),
+          title: "which reports sum to this number" }));
+      } else dd.textContent = shown(field, r[field]);
+      dl.append(el("dt", { text: FIELD_NAME[field] || field }), dd);
+    }
+    card.append(dl);
+    if (r.breaches && r.breaches.length) card.append(el("p", { class: "breach", text: "⚠ " + r.breaches.join(", ") }));
+    return card;
+  });
+  $("#province-rows").replaceChildren(...cards);
+}
+
+async function loadProvinceTrend() {
+  const measure = MEASURES.find((m) => m.id === $("#province-measure").value) || MEASURES[0];
+  const data = await history(measure.table, state.route.code);
+  const series = [{ label: `${provinceName(state.route.code)} — ${measure.label}`, data: data.rows.map(measure.value),
+    color: "#d9822b" }];
+  const target = data.rows.map(measure.target);
+  if (target.some((t) => t !== null)) series.push({ label: "目标 target", data: target, color: "#1d2733", dashed: true });
+  trendChart("#province-trend", data.periods, series);
+}
+
+async function loadRejections() {
+  const data = await fetch(`/api/rejections?province=${state.route.code}`).then((r) => r.json());
+  const items = data.rejections.map((j) => el("li", {},
+    el("span", { class: "when", text: j.event_time ? beijing(new Date(j.event_time)) + " " : "" }),
+    el("b", { text: `${j.reason} ` }), document.createTextNode(`${j.message} (${j.source})`)));
+  if (!items.length) items.push(el("li", { class: "empty", text: "no rejections" }));
+  $("#province-rejections").replaceChildren(...items);
+}
+
+// ---- explain a cell ----
+async function explainCell(table, field, province) {
+  const res = await fetch(`/api/explain/${table}?province=${province}&field=${field}`);
+  if (!res.ok) { alert(await res.text()); return; }
+  const data = await res.json();
+  const value = data.cells[field];
+  const counted = data.reports.filter((r) => num(r.shares[field]));
+  $("#explain-title").textContent = `${TABLE_NAME[table]} · ${FIELD_NAME[field] || field} · ${provinceName(province)} = ${value}`;
+  const total = counted.reduce((a, r) => a + num(r.shares[field]), 0);
+  $("#explain-sum").textContent = `${value} = the sum of the shares of ${counted.length} report(s) below` +
+    ` (${Number.isInteger(total) ? total : total.toFixed(2)})`;
+  $("#explain-sum").dataset.reports = String(counted.length);
+  const revs = (r) => r.revisions.filter((v) => v.fate !== "in force")
+    .map((v) => `rev ${v.revision} ${v.period} ${v.coordinates}: ${v.fate}`).join("; ");
+  $("#explain-reports tbody").replaceChildren(...counted.map((r) => el("tr", { "data-report": r.report_id },
+    el("td", { text: r.report_id }), el("td", { text: String(r.revision) }), el("td", { text: r.period }),
+    el("td", { text: beijing(new Date(r.arrived_ms)) }), el("td", { text: r.coordinates }),
+    el("td", { class: "num share", text: String(r.shares[field]) }), el("td", { text: [r.note, revs(r)].filter(Boolean).join("; ") }))));
+  $("#explain-not-counted tbody").replaceChildren(...data.not_counted.slice(0, 300).map((r) => el("tr", {},
+    el("td", { text: r.report_id }), el("td", { text: String(r.revision) }), el("td", { text: r.period }),
+    el("td", { text: r.coordinates }), el("td", { text: [r.note, revs(r)].filter(Boolean).join("; ") }))));
+  $("#explain").showModal();
+}
+
+function setupTrend() {
+  const fill = (select) => select.replaceChildren(...MEASURES.map((m) => el("option", { value: m.id, text: m.label })));
+  fill($("#trend-measure")); fill($("#province-measure"));
+  $("#trend-province").replaceChildren(el("option", { value: NATIONAL, text: "— 仅全国 national only —" }),
+    ...state.ref.provinces.map((p) => el("option", { value: p.code, text: `${p.name_zh} ${p.code}` })));
+  $("#trend-measure").addEventListener("change", loadTrend);
+  $("#trend-province").addEventListener("change", loadTrend);
+  $("#province-measure").addEventListener("change", loadProvinceTrend);
+  $("#table-exports").replaceChildren(...state.ref.tables.flatMap((t) => [
+    el("a", { href: `/api/export/table/${t}.csv`, text: `${t} CSV` }), document.createTextNode(" / "),
+    el("a", { href: `/api/export/table/${t}.xlsx`, text: "Excel" }), document.createTextNode(" · ")]));
+  document.addEventListener("click", (ev) => {
+    const a = ev.target.closest("a.explain");
+    if (!a) return;
+    ev.preventDefault();
+    const [table, field] = a.dataset.explain.split(".");
+    explainCell(table, field, state.route.code);
+  });
+}
+
 async function main() {
   setupFilters();
   state.ref = await fetch("/api/reference").then((r) => r.json());
+  setupTrend();
   buildHead();
   renderTable();
   renderNotes();
+  window.addEventListener("hashchange", route);
+  route();
   connect();
+  setInterval(() => { if (state.loaded) loadObligations(); }, 15000);
 }
 
 main();
