@@ -167,6 +167,9 @@ def grants(principal: Principal, names: TopicNames, app_id: str) -> list[Grant]:
         out = topic("prefixed", names.national_prefix, "READ")
         out += topic("literal", names.notifications, "READ")
         out += topic("literal", names.schemas, "READ")
+        if role == "gateway":  # the dashboard's history, as-of tables and explanations (connectors/gateway/inputs.py)
+            out += topic("prefixed", names.validated_prefix, "READ")
+            out += topic("literal", names.rejected, "READ")
     elif role == "auditor":
         out = topic("prefixed", names.every_prefix, "READ")
     else:

@@ -123,3 +123,9 @@ def test_the_worker_may_use_every_topic_of_the_plan_and_only_the_admin_creates_t
         assert ops & {"READ", "WRITE"}, f"hub-worker cannot even see {spec.name}"
         assert "DESCRIBE_CONFIGS" in ops, f"hub-worker cannot check the configs of {spec.name}"
         assert ("CREATE" in ops) == spec.name.startswith(f"{APP}-"), spec.name
+
+
+def test_the_gateway_also_reads_what_its_history_needs_a_ministry_does_not() -> None:
+    gateway = {g.name for g in grants(principals()["gateway"], NAMES, APP)}
+    ministry = {g.name for g in grants(principals()["ministry-mca"], NAMES, APP)}
+    assert gateway - ministry == {"cshub.validated.", "cshub.rejected"}
