@@ -211,13 +211,18 @@ def main() -> None:
                 r["produce_rps"].append(args.records / produce_s(cluster, topics[label], args.records))
                 seconds, got = consume_s(cluster, topics[label])
                 r["consume_rps"].append(got / seconds)
+        report(args, results)  # produce/consume first: a failing worker phase must not lose them
         if args.worker_reports:
             for label, cluster in clusters.items():
                 results[label]["worker_rps"].append(worker_rps(cluster, tmp, label, args.worker_reports))
+            report(args, results)
+        shutil.rmtree(tmp, ignore_errors=True)  # kept (with the worker logs) when something failed
     finally:
         for cluster in clusters.values():
             cluster.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, results: dict[str, dict[str, list[float]]]) -> None:
     load = os.getloadavg()
     print(f"{args.records} records x {args.rounds} rounds per broker; load average {load[0]:.2f} {load[1]:.2f}"
           f" {load[2]:.2f} on {os.cpu_count()} cores")
