@@ -285,7 +285,8 @@ def test_a_produce_failure_stops_the_worker_and_its_restart_is_exact(kafka_boots
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_one_broker_of_three_killed_mid_stream(tmp_path: Path, unique_name, worker_factory, run: int) -> None:
+def test_one_broker_of_three_killed_mid_stream(tmp_path: Path, unique_name, worker_factory, run: int,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Replication 3, min ISR 2: a node SIGKILLed mid-stream loses nothing acknowledged, doubles nothing."""
     from deploy.local.broker import LocalCluster
 
@@ -294,6 +295,10 @@ def test_one_broker_of_three_killed_mid_stream(tmp_path: Path, unique_name, work
     cluster.start()
     try:
         bootstrap = cluster.bootstrap
+        admin = cluster.admin_credentials()  # this cluster is secured with its own secrets: log in as its admin
+        if admin is not None:
+            monkeypatch.setenv("CSHUB_PRINCIPAL", admin.principal)
+            monkeypatch.setenv("CSHUB_PASSWORD_FILE", str(cluster.secrets.path(admin.principal)))
         names = TopicNames(unique_name("f8b"))
         records, truth = stream(seed=8400 + run, n=N_REPORTS // 2)
         worker = worker_factory(bootstrap, names.root, CSHUB_REPLICATION="3")
