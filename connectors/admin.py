@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError, TopicAuthorizationFailedError
 
 from connectors.errors import BrokerUnreachable, ConnectorError, TopicPlanMismatch
+from schemas.credentials import AccessRefused, refused
 from schemas.kafka_config import Target, connection, kafka_python_config
 from schemas.topics import CHECKED_CONFIGS, TopicDifference, TopicSpec, TopicState, differences
 
@@ -31,6 +32,11 @@ def _admin(target: Target, timeout_ms: int, doing: str) -> Iterator[KafkaAdminCl
     try:
         yield admin
     except KafkaError as exc:
+        conn = connection(target)
+        denial = refused(exc, conn.principal, conn.bootstrap, doing.replace("creating", "create").replace(
+            "reading", "read"))
+        if denial is not None:  # refused by the broker's ACLs: one line, exit 77
+            raise denial from None
         raise ConnectorError(f"{doing} on {connection(target)} failed: {exc}",
                              "check that the broker is up (`cshub broker status`)") from exc
     finally:
@@ -55,6 +61,11 @@ def ensure_topics(target: Target, specs: Sequence[TopicSpec], *, timeout_ms: int
                 code = topic.get("error_code", 0)
                 if code == 0:
                     created.append(topic["name"])
+                elif code == TopicAuthorizationFailedError.errno:
+                    conn = connection(target)
+                    raise AccessRefused(f"the broker refused {conn.principal or 'an anonymous client'} to create"
+                                        f" topic {topic['name']}: only the hub's admin creates topics.",
+                                        "run `cshub topics create` as cshub-admin (CSHUB_PRINCIPAL=cshub-admin)")
                 elif code != TopicAlreadyExistsError.errno:
                     raise ConnectorError(f"cannot create topic {topic['name']}: error {code}"
                                          f" {topic.get('error_message') or ''}".rstrip(),

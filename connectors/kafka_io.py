@@ -35,9 +35,11 @@ def make_consumer(bootstrap: Target, *, client_id: str = "cshub-reader", **overr
     config = kafka_python_config(bootstrap, client_id=client_id, group_id=None, enable_auto_commit=False,
                                  auto_offset_reset="earliest", request_timeout_ms=30_000, **overrides)
     try:
-        return KafkaConsumer(**config)
+        consumer = KafkaConsumer(**config)
     except (KafkaError, OSError) as exc:
         raise BrokerUnreachable(bootstrap, exc) from exc
+    consumer.cshub_principal = config.get("sasl_plain_username")  # for the "may not read it" hint
+    return consumer
 
 
 def partitions_of(consumer: KafkaConsumer, topic: str, *, wait_s: float = 10.0,
@@ -51,7 +53,9 @@ def partitions_of(consumer: KafkaConsumer, topic: str, *, wait_s: float = 10.0,
         if time.monotonic() >= deadline:
             if missing_ok:
                 return []
-            raise ConnectorError(f"topic {topic} does not exist on the broker; create the hub's topics first"
+            who = getattr(consumer, "cshub_principal", None)
+            denied = f", or {who} may not read it (`cshub security list` shows each role's rights)" if who else ""
+            raise ConnectorError(f"topic {topic} does not exist on the broker{denied}; create the hub's topics first"
                                  " (`cshub topics create`) or check --topic-root")
         consumer.topics()  # refresh metadata
         time.sleep(0.2)

@@ -29,13 +29,14 @@ from typing import Any
 
 from aiokafka.errors import KafkaError as AiokafkaError
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAuthorizationFailedError
 
 from connectors.errors import BrokerUnreachable
 from connectors.readers import ROW_ERROR, RowRecord, column_of
 from connectors.validation import RowProblem, validate_record
 from schemas import codec, registry
-from schemas.kafka_config import Target, aiokafka_config
+from schemas.credentials import refused
+from schemas.kafka_config import Target, aiokafka_config, connection, kafka_python_config
 from schemas.kinds import SCHEMA_OF_KIND
 from schemas.topics import Kind, TopicNames
 
@@ -339,6 +340,7 @@ class Publisher:
                  delivery_timeout_ms: int = 60_000, producer: KafkaProducer | None = None) -> None:
         self.province = province
         self.names = names or TopicNames()
+        self._conn = connection(bootstrap)
         self._schemas_sent: set[str] = set()
         self._flush_timeout_s = delivery_timeout_ms / 1000 + 5.0
         self._producer = producer
@@ -378,14 +380,27 @@ class Publisher:
         sv = registry.latest(SCHEMA_OF_KIND[kind])
         if sv.fingerprint_hex in self._schemas_sent:
             return
-        value = sv.schema_json.encode("utf-8")
-        if self._link is not None:
-            self._link.call(self._link.producer.send_and_wait(self.names.schemas, value, key=sv.fingerprint),
-                            timeout_s)
-        else:
-            assert self._producer is not None
-            self._producer.send(self.names.schemas, key=sv.fingerprint, value=value).get(timeout=timeout_s)
+        # Its own short-lived, non-idempotent producer: a province may read the schema history but not write it
+        # (the worker writes every schema it decodes), and a refused batch would leave the idempotent producer
+        # of the reports in a fatal state.
+        producer = self._producer if self._producer is not None else KafkaProducer(**kafka_python_config(
+            self._conn, client_id=f"cshub-publisher-{self.province}-schemas", acks="all", enable_idempotence=False,
+            request_timeout_ms=min(30_000, int(timeout_s * 1000)), max_block_ms=int(timeout_s * 1000)))
+        try:
+            future = producer.send(self.names.schemas, key=sv.fingerprint, value=sv.schema_json.encode("utf-8"))
+            future.get(timeout=timeout_s)
+        except TopicAuthorizationFailedError:
+            pass
+        finally:
+            if producer is not self._producer:
+                producer.close(timeout=5)
         self._schemas_sent.add(sv.fingerprint_hex)
+
+    def _refusal(self, exc: BaseException, topic: str) -> None:
+        """Raise AccessRefused (one line, exit 77) when the broker refused this principal, else return."""
+        denial = refused(exc, self._conn.principal, self._conn.bootstrap, f"write to {topic}")
+        if denial is not None:
+            raise denial from None
 
     def publish(self, kind: Kind, rows: Iterable[RowRecord], *,
                 on_row: Callable[[int], None] | None = None, flush_timeout_s: float | None = None,
@@ -401,6 +416,7 @@ class Publisher:
         try:
             self.publish_schema(kind)
         except (KafkaError, AiokafkaError, TimeoutError) as exc:
+            self._refusal(exc, self.names.schemas)
             result.error = (f"could not publish the writer schema to {self.names.schemas}: {_why(exc)};"
                             " nothing was sent")
             return result
@@ -427,4 +443,7 @@ class Publisher:
                 on_row(row)
         error = sender.finish(flush_timeout_s or self._flush_timeout_s)
         result.error = result.error or error
+        denied = next((msg for msg in result.failed.values() if "AuthorizationFailed" in msg), None)
+        if denied is not None:  # a refusal, not a lost broker: nothing of it was written
+            self._refusal(RuntimeError(denied), topic)
         return result

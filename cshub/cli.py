@@ -12,6 +12,8 @@ Exit codes (every subcommand):
   3    publish: the broker stopped answering mid-file (the acknowledged rows are listed);
        broker status: not every node is running
   70   an unexpected error (a bug): one line, and the traceback in a file it names
+  77   refused by the broker: a wrong password or unknown user, or an operation the principal's role does not
+       allow (one line says who, what and what to do; `cshub security list` shows each role's rights)
   130  interrupted (Ctrl-C)
 A reader that stops reading (`cshub topics list | head`) ends the command quietly with 0.
 """
@@ -39,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "subscribe": "read national tables and notifications (ministries)",
     "audit": "replay the input topics and check the published tables (auditors)",
     "demo": "a seeded, realistic feed of the 31 provinces reporting month by month",
+    "security": "the hub's identities: passwords, SCRAM users and ACLs (init | apply | add-province | rotate | revoke)",
 }
 INTERNAL_ERROR = 70
 INTERRUPTED = 130
@@ -62,7 +65,8 @@ def version() -> str:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cshub", description="Community service exchange hub.",
                                      epilog="Exit codes: 0 done, 1 problems found, 2 could not run (the message"
-                                            " says what to do), 3 publish incomplete, 70 a bug, 130 interrupted.")
+                                            " says what to do), 3 publish incomplete, 70 a bug, 77 refused by the"
+                                            " broker, 130 interrupted.")
     parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():

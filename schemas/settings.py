@@ -11,6 +11,7 @@ to, and both `streams/` and `connectors/` read them; neither may import the othe
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any, Literal
@@ -33,8 +34,10 @@ class Settings(BaseSettings):
 
     # ---- the Kafka cluster and how to log in to it -------------------------------------------------
     bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
-    # Credentials (issue 10) go here, next to `bootstrap`, and into `kafka` below: e.g. `principal`,
-    # `password_file` (a 0600 file, never the secret itself), `ca_file`. Every client gets them from there.
+    principal: str | None = Field(default=None, description="who this process logs in as (schemas/data/"
+                                  "principals.csv, e.g. province-320000); none: an unauthenticated client")
+    password_file: Path | None = Field(default=None, description="the principal's owner-only password file"
+                                       " (default <home>/secrets/<principal>.password); never the password itself")
 
     # ---- topics ------------------------------------------------------------------------------------
     topic_root: str = Field(default="cshub", description="root of every topic name (a second hub uses its own)")
@@ -85,7 +88,18 @@ class Settings(BaseSettings):
     @property
     def kafka(self) -> KafkaConnection:
         """What every Kafka client needs to reach and log in to the cluster (`schemas.kafka_config`)."""
-        return KafkaConnection(bootstrap=self.bootstrap)
+        if not self.principal:
+            return KafkaConnection(bootstrap=self.bootstrap)
+        return KafkaConnection(bootstrap=self.bootstrap, principal=self.principal,
+                               password_file=self.password_file or self.secrets_dir / f"{self.principal}.password")
+
+    @property
+    def secrets_dir(self) -> Path:
+        """The hub's secrets folder: $CSHUB_SECRETS_DIR, else <home>/secrets (`cshub security init` fills it)."""
+        from schemas.credentials import SECRETS_DIR_ENV
+
+        folder = os.environ.get(SECRETS_DIR_ENV)
+        return Path(folder) if folder else self.home / "secrets"
 
     @property
     def names(self) -> TopicNames:

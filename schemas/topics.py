@@ -52,6 +52,28 @@ class TopicNames:
         """Data returned to the province that sent it (回流): `cshub.feedback.<province>`."""
         return f"{self.root}.feedback.{province}"
 
+    def inbound_prefix(self, province: str | None = None) -> str:
+        """Prefix of every inbound topic, or of one province's (`cshub.in.` / `cshub.in.<province>.`):
+        prefixed ACLs, which must end with the separator."""
+        return f"{self.root}.in." + (f"{province}." if province is not None else "")
+
+    @property
+    def validated_prefix(self) -> str:
+        return f"{self.root}.validated."
+
+    @property
+    def national_prefix(self) -> str:
+        return f"{self.root}.national."
+
+    @property
+    def feedback_prefix(self) -> str:
+        return f"{self.root}.feedback."
+
+    @property
+    def every_prefix(self) -> str:
+        """Prefix of every topic under this root (`cshub.`)."""
+        return f"{self.root}."
+
     @property
     def rejected(self) -> str:
         """The dead-letter topic: every rejected record with its reason."""

@@ -4,12 +4,20 @@ The broker comes from, in order: CSHUB_TEST_BOOTSTRAP (a broker someone already 
 testcontainers Kafka when a Docker engine answers (CSHUB_TEST_DOCKER=0 skips that); else the project's own
 local broker from the Apache Kafka jars (deploy/local), on ports 19092/19093 (CSHUB_TEST_BROKER_PORT
 to move it) with its data under .cshub/test-broker.
+
+The local broker is secured as `make run`'s is (SCRAM-SHA-512, ACLs, deny by default): its secrets are in
+.cshub/test-broker/secrets, every principal gets its user and the ACLs of the `cshub` root, and the test
+process (and every subprocess it starts) logs in as the admin through CSHUB_PRINCIPAL / CSHUB_PASSWORD_FILE,
+so library code and `cshub` subcommands authenticate like any client. Raw test clients take their settings
+from the one factory: `kafka_python_config(kafka_bootstrap, client_id=...)`. tests/security logs in as each
+role instead.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.broker import LocalCluster
+from deploy.local.broker import SECURED_MARKER, LocalCluster
+from schemas.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_BROKER_HOME = ROOT / ".cshub" / "test-broker"
@@ -47,8 +56,12 @@ def kafka_bootstrap() -> Iterator[str]:
         return
     port = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092"))
     cluster = LocalCluster(TEST_BROKER_HOME, base_port=port)
-    with _shared_use(TEST_BROKER_HOME):
+    with _shared_use(TEST_BROKER_HOME) as users:
+        if users == {os.getpid()} and not (cluster.nodes[0].home / SECURED_MARKER).exists():
+            cluster.stop()  # a test broker from before issue 10 (open, no SCRAM users): its data is test data
+            shutil.rmtree(cluster.nodes[0].home, ignore_errors=True)
         cluster.start()
+        _secure(cluster)
     try:
         yield cluster.bootstrap
     finally:
@@ -56,6 +69,22 @@ def kafka_bootstrap() -> Iterator[str]:
             users.discard(os.getpid())
             if not users:  # the last test run using it stops it; a concurrent run keeps it
                 cluster.stop()
+
+
+def _secure(cluster: LocalCluster) -> None:
+    """Every principal's password, user and ACLs (root `cshub`); this process and its children log in as the admin."""
+    from connectors.security import apply_security
+    from schemas.credentials import PASSWORD_FILE_ENV, PRINCIPAL_ENV
+    from schemas.principals import principals
+
+    everyone = principals()
+    for name in everyone:
+        cluster.secrets.ensure(name)
+    admin = cluster.admin_credentials()
+    assert admin is not None
+    apply_security(cluster.bootstrap, admin, cluster.secrets, everyone, TopicNames("cshub"), "cshub-worker")
+    os.environ[PRINCIPAL_ENV] = admin.principal
+    os.environ[PASSWORD_FILE_ENV] = str(cluster.secrets.path(admin.principal))
 
 
 @contextmanager

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " whose contributions sum to each cell")
     parser.add_argument("dir", nargs="?", type=Path, help="archive folder (export, verify)")
     parser.add_argument("--until", type=parse_time, help="rebuild the tables as they stood at this moment")
-    add_settings(parser, "bootstrap", "topic_root")
+    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root")
     parser.add_argument("--workers", type=int, default=2, help="replay processes (default 2)")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES), help="tables to compare")
     parser.add_argument("--max-differences", type=int, default=100, help="differences printed at most")

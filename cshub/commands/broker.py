@@ -1,4 +1,9 @@
-"""`cshub broker start|stop|status`: the local Kafka broker (KRaft) from the Apache jars."""
+"""`cshub broker start|stop|status`: the local Kafka broker (KRaft) from the Apache jars.
+
+Secured (issue 10): `start` formats a new broker with the broker's and the admin's SCRAM users, then, as
+the admin, gives every principal of the principals file its password (<home>/secrets, `cshub security
+init`), its user and its ACLs for the topic root (`cshub security apply`).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,22 @@ from deploy.local.broker import KAFKA_VERSION, LocalCluster
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["start", "stop", "status"])
-    add_settings(parser, home="broker_home", port="broker_port", nodes="broker_nodes")
+    add_settings(parser, "topic_root", "app_id", home="broker_home", port="broker_port", nodes="broker_nodes")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    cluster = LocalCluster(settings.broker_home, size=settings.broker_nodes, base_port=settings.broker_port)
+    cluster = LocalCluster(settings.broker_home, size=settings.broker_nodes, base_port=settings.broker_port,
+                           secrets_dir=settings.secrets_dir)
     if args.action == "start":
+        from connectors.security import secure_local_hub
+
         started = time.monotonic()
         bootstrap = cluster.start()
+        report = secure_local_hub(bootstrap, cluster.secrets, settings.names, settings.app_id)
         print(f"Kafka {KAFKA_VERSION} up at {bootstrap} in {time.monotonic() - started:.1f} s"
-              f" (data in {cluster.home})")
+              f" (data in {cluster.home}); {len(report.users)} SCRAM users and the ACLs of '{settings.topic_root}',"
+              f" passwords in {cluster.secrets.folder}")
     elif args.action == "stop":
         cluster.stop()
         print(f"stopped the broker(s) of {cluster.home}")

@@ -12,7 +12,7 @@ from schemas.errors import CshubError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings(parser, "bootstrap", "topic_root")
+    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root")
     parser.add_argument("--seed", type=int, default=2025, help="random seed: the same seed gives the same feed")
     parser.add_argument("--months", type=int, default=24,
                         help="simulated months, ending with last month on today's clock (default 24)")

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a .csv, .jsonl or .xlsx file (layout: connectors/readers.py)")
     parser.add_argument("--province", required=True, help="the publisher's own 6-digit province code")
     parser.add_argument("--kind", required=True, choices=KINDS)
-    add_settings(parser, "bootstrap", "topic_root", "provinces_file")
+    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root", "provinces_file")
     parser.add_argument("--check", action="store_true", help="validate the file only; send nothing")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds a record may wait for the broker's acknowledgement (default 60)")

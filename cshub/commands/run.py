@@ -161,31 +161,58 @@ class LocalHub:
         from connectors.gateway import Gateway, GatewayConfig, listen
 
         s = self.settings
-        gateway = Gateway(GatewayConfig(bootstrap=s.kafka, topic_root=s.topic_root, host=s.gateway_host,
-                                        port=s.gateway_port, start_reader=self.args.only == "gateway" or self.external))
+        gateway = Gateway(GatewayConfig(bootstrap=self.connection("gateway"), topic_root=s.topic_root,
+                                        host=s.gateway_host, port=s.gateway_port,
+                                        start_reader=self.args.only == "gateway" or self.external))
         self.gateway_runner = await listen(gateway)
         say(f"dashboard: {self.url}  (answering after {self.since()})")
         return gateway
 
     async def start_broker(self) -> bool:
         """The local broker; False when Ctrl-C came first. A broker left running from this folder is reused."""
+        from connectors.security import secure_local_hub
         from deploy.local.broker import LocalCluster
 
-        self.cluster = LocalCluster(self.settings.broker_home, base_port=self.settings.broker_port)
+        s = self.settings
+        self.cluster = LocalCluster(s.broker_home, base_port=s.broker_port, secrets_dir=s.secrets_dir)
         already_running = self.cluster.pid(self.cluster.nodes[0]) is not None
         await self.until(asyncio.to_thread(self.cluster.start))
         if self.stop.is_set():
             return False
-        say(f"broker:    {self.settings.bootstrap}  (data in {self.cluster.home};"
-            f" {'already running' if already_running else 'up'} after {self.since()})")
+        report = await self.until(asyncio.to_thread(secure_local_hub, self.cluster.bootstrap, self.cluster.secrets,
+                                                    s.names, s.app_id))
+        if self.stop.is_set() or report is None:
+            return False
+        say(f"broker:    {s.bootstrap}  (data in {self.cluster.home};"
+            f" {'already running' if already_running else 'up'} after {self.since()}; {len(report.users)} SCRAM users,"
+            f" passwords in {s.secrets_dir})")
         return True
+
+    def as_principal(self, role: str) -> dict[str, str]:
+        """CSHUB_PRINCIPAL and CSHUB_PASSWORD_FILE of the principal with `role`, on the local broker; a cluster
+        of someone else's (--bootstrap) keeps the principal the settings name."""
+        if self.external:
+            return {}
+        from schemas.principals import one_of_role, principals
+
+        name = one_of_role(principals(), role).name  # type: ignore[arg-type]  # a singleton role
+        return {"CSHUB_PRINCIPAL": name, "CSHUB_PASSWORD_FILE": str(self.settings.secrets_dir / f"{name}.password")}
+
+    def connection(self, role: str) -> Any:
+        """The KafkaConnection of `role`'s principal (see `as_principal`)."""
+        from schemas.kafka_config import KafkaConnection
+
+        env = self.as_principal(role)
+        if not env:
+            return self.settings.kafka
+        return KafkaConnection(self.settings.bootstrap, env["CSHUB_PRINCIPAL"], Path(env["CSHUB_PASSWORD_FILE"]))
 
     async def create_topics(self) -> bool:
         """The topic plan on the broker (the worker checks it again before it starts); False on Ctrl-C."""
         from connectors.admin import ensure_topics
 
         specs = self.settings.topic_plan().specs()
-        created = await self.until(asyncio.to_thread(ensure_topics, self.settings.kafka, specs))
+        created = await self.until(asyncio.to_thread(ensure_topics, self.connection("admin"), specs))
         if self.stop.is_set():
             return False
         say(f"topics:    {len(specs)} under '{self.settings.topic_root}' ({len(created or [])} created)")
@@ -193,17 +220,19 @@ class LocalHub:
 
     def start_children(self) -> None:
         env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
+        worker_env = {**env, **self.as_principal("worker")}
+        demo_env = {**env, **self.as_principal("admin")}  # the demo stands in for all 31 provinces at once
         cli = [sys.executable, "-m", "cshub.cli"]
         logs = self.home / "logs"
         if not self.args.no_worker:
-            self.children.append(Child("worker", [*cli, "worker"], env, logs / "worker.log"))
+            self.children.append(Child("worker", [*cli, "worker"], worker_env, logs / "worker.log"))
             say(f"worker:    pid {self.children[-1].proc.pid}, web http://127.0.0.1:{self.settings.web_port}/,"
                 f" log {logs / 'worker.log'}")
         if not self.args.no_demo:
             a = self.args
             demo = [*cli, "demo", "--seed", str(a.demo_seed), "--months", str(a.demo_months), "--speed",
                     str(a.demo_speed)]
-            self.children.append(Child("demo", demo, env, logs / "demo.log"))
+            self.children.append(Child("demo", demo, demo_env, logs / "demo.log"))
             say(f"demo feed: pid {self.children[-1].proc.pid}, {a.demo_months} months at {a.demo_speed:g}/min,"
                 f" log {logs / 'demo.log'}")
 

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", choices=TABLES, default="coverage", help="national table (default coverage)")
     parser.add_argument("--follow", action="store_true", help="keep printing changes until Ctrl-C")
     parser.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
-    add_settings(parser, "bootstrap", "topic_root")
+    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root")
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -10,7 +10,8 @@ import argparse
 
 from cshub.options import add_settings, settings_from
 
-SETTINGS = ("bootstrap", "topic_root", "partitions", "inbound_partitions", "replication", "app_id", "provinces_file")
+SETTINGS = ("bootstrap", "principal", "password_file", "topic_root", "partitions",
+            "inbound_partitions", "replication", "app_id", "provinces_file")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,8 @@ import argparse
 
 from cshub.options import add_settings, settings_from
 
-SETTINGS = ("bootstrap", "topic_root", "app_id", "data_dir", "store", "web_host", "web_port", "partitions",
+SETTINGS = ("bootstrap", "principal", "password_file", "topic_root", "app_id",
+            "data_dir", "store", "web_host", "web_port", "partitions",
             "inbound_partitions", "replication", "instance_id", "provinces_file", "obligations_file", "log_level")
 
 

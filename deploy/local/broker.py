@@ -5,6 +5,16 @@ must run against a real broker. `ensure_jars` fetches the pinned Kafka server ja
 cache folder outside git; `LocalCluster` formats KRaft storage and runs one or more broker
 processes on loopback, each with its data, config, log and pid file in one known folder, so
 data survives a restart and `stop` only ever signals the process this module started.
+
+Secured by default (issue 10): the client listener speaks SASL_PLAINTEXT with SCRAM-SHA-512 (loopback
+only), the controller listener PLAIN with its own secret (never an anonymous super user), the
+StandardAuthorizer denies what no ACL allows, and the super users are the broker, the controller and
+the admin of `schemas/data/principals.csv`. The broker's and the admin's SCRAM users are written at
+format time (`kafka-storage format --add-scram`, through an owner-only java @argfile: no secret in
+argv); every other user and the ACLs are the admin's job after start (`connectors.security`). Passwords
+come from the hub's secrets folder (`schemas.credentials.SecretStore`); `server.properties` holds the
+broker's own and is owner-only. `secure=False` gives the old open broker, for benchmarks that measure
+what authentication costs.
 """
 
 from __future__ import annotations
@@ -21,12 +31,16 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.credentials import MECHANISM, Credentials, SecretStore
 from schemas.errors import CshubError
+from schemas.principals import BOOTSTRAP_ROLES, one_of_role, principals, super_users
 
 KAFKA_VERSION = "4.4.0"
 POM = Path(__file__).with_name("pom.xml")
 DEFAULT_CACHE = Path(os.environ.get("CSHUB_CACHE", Path.home() / ".cache" / "cshub"))
 DEFAULT_HOME = Path(os.environ.get("CSHUB_BROKER_HOME", Path.cwd() / ".cshub" / "broker"))
+SECURED_MARKER = "secured"
+"""Written into a node's folder when its storage was formatted with the bootstrap SCRAM users."""
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 
@@ -137,10 +151,13 @@ class LocalCluster:
     """One or more local KRaft nodes sharing a cluster id; every node is a broker and a controller."""
 
     def __init__(self, home: Path = DEFAULT_HOME, *, size: int = 1, base_port: int = 9092,
-                 cache: Path = DEFAULT_CACHE, heap: str = "512m") -> None:
+                 cache: Path = DEFAULT_CACHE, heap: str = "512m", secure: bool = True,
+                 secrets_dir: Path | None = None) -> None:
         if size < 1:
             raise BrokerError(f"cluster size must be at least 1, got {size}")
         self.home = home.resolve()
+        self.secure = secure
+        self.secrets = SecretStore((secrets_dir or self.home / "secrets").resolve())
         self.cache = cache
         self.heap = heap
         self.nodes = [
@@ -156,17 +173,59 @@ class LocalCluster:
     def _voters(self) -> str:
         return ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
 
+    def _principal(self, role: str) -> str:
+        return one_of_role(principals(), role).name  # type: ignore[arg-type]
+
+    def admin_credentials(self) -> Credentials | None:
+        """The admin's credentials (None for an open broker): what the readiness probe and the admin use."""
+        if not self.secure:
+            return None
+        admin = self._principal("admin")
+        self.secrets.ensure(admin)
+        return self.secrets.credentials(admin)
+
+    def _secret(self, role: str) -> tuple[str, str]:
+        name = self._principal(role)
+        self.secrets.ensure(name)
+        return name, self.secrets.credentials(name).password
+
+    def _security_properties(self) -> list[str]:
+        if not self.secure:
+            return [
+                "inter.broker.listener.name=CLIENT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT",
+            ]
+        broker, broker_pw = self._secret("broker")
+        controller, controller_pw = self._secret("controller")
+        supers = ";".join(f"User:{name}" for name in super_users(principals()))
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        return [
+            "inter.broker.listener.name=CLIENT",
+            "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT",
+            f"listener.name.client.sasl.enabled.mechanisms={MECHANISM}",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
+            "sasl.mechanism.controller.protocol=PLAIN",  # Kafka's default here is GSSAPI
+            f'listener.name.client.scram-sha-512.sasl.jaas.config={scram} required'
+            f' username="{broker}" password="{broker_pw}";',
+            f'listener.name.controller.plain.sasl.jaas.config={plain} required'
+            f' username="{controller}" password="{controller_pw}" user_{controller}="{controller_pw}";',
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users={supers}",
+            "allow.everyone.if.no.acl.found=false",
+        ]
+
     def _properties(self, node: Node) -> str:
         replication = min(3, len(self.nodes))
         return "\n".join([
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
             f"controller.quorum.voters={self._voters()}",
-            f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
+            f"listeners=CLIENT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"advertised.listeners=CLIENT://127.0.0.1:{node.port}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            *self._security_properties(),
             f"log.dirs={node.home / 'data'}",
             "num.partitions=1",
             f"default.replication.factor={replication}",
@@ -209,20 +268,42 @@ class LocalCluster:
         return str(ensure_jars(self.cache)) + "/*"
 
     def _format(self, node: Node) -> None:
-        """Format KRaft storage once; a formatted folder keeps its data across restarts."""
+        """Format KRaft storage once; a formatted folder keeps its data across restarts.
+
+        A secured cluster's storage gets the bootstrap SCRAM users (broker, admin) at format time. The
+        arguments go through a java @argfile (owner-only, removed at once), so no password is in argv.
+        """
+        marker = node.home / SECURED_MARKER
         if (node.home / "data" / "meta.properties").exists():
+            if self.secure and not marker.exists():
+                raise BrokerError(f"{node.home} was formatted without security (before issue 10), so it has no SCRAM"
+                                  f" users; stop it and remove the folder {self.home} (its data is lost), then start"
+                                  " again")
             return
         cluster_id_file = self.home / "cluster.id"
         if not cluster_id_file.exists():  # write-then-rename: a concurrent reader never sees it empty
             tmp = cluster_id_file.with_name(f"cluster.id.{os.getpid()}")
             tmp.write_text(_new_cluster_id())
             tmp.rename(cluster_id_file)
-        cmd = [self._java(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-               "--config", str(node.home / "server.properties"),
-               f"--cluster-id={cluster_id_file.read_text().strip()}", "--ignore-formatted"]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        args = ["-cp", self._classpath(), "kafka.tools.StorageTool", "format",
+                "--config", str(node.home / "server.properties"),
+                f"--cluster-id={cluster_id_file.read_text().strip()}", "--ignore-formatted"]
+        if self.secure:
+            for role in sorted(BOOTSTRAP_ROLES):
+                name, password = self._secret(role)
+                args += ["--add-scram", f"{MECHANISM}=[name={name},password={password}]"]
+        argfile = node.home / f".format-args.{os.getpid()}"
+        fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(f'"{a}"' for a in args) + "\n")
+        try:
+            result = subprocess.run([self._java(), f"@{argfile}"], capture_output=True, text=True, check=False)
+        finally:
+            argfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise BrokerError(f"formatting KRaft storage in {node.home} failed:\n{result.stdout}{result.stderr}")
+        if self.secure:
+            marker.write_text(MECHANISM + "\n")
 
     def pid(self, node: Node) -> int | None:
         """The pid of the node's broker when it is running and is ours, else None."""
@@ -248,8 +329,9 @@ class LocalCluster:
             return
         if _port_answers(node.port):
             raise BrokerError(f"port {node.port} is taken by another process; choose another base port")
-        node.home.mkdir(parents=True, exist_ok=True)
-        (node.home / "server.properties").write_text(self._properties(node))
+        node.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(node.home, 0o700)  # its server.properties holds the broker's own passwords
+        _write_owner_only(node.home / "server.properties", self._properties(node))
         (node.home / "log4j2.properties").write_text(self._log4j(node))
         self._format(node)
         cmd = [
@@ -276,7 +358,7 @@ class LocalCluster:
             if self.pid(node) is None:
                 tail = node.log_file.read_text(errors="replace")[-3000:] if node.log_file.exists() else ""
                 raise BrokerError(f"broker node {node.node_id} exited during start-up; log tail:\n{tail}")
-            if _port_answers(node.port) and _api_answers(node.bootstrap):
+            if _port_answers(node.port) and _api_answers(node.bootstrap, self.admin_credentials()):
                 return
             time.sleep(0.2)
         raise BrokerError(f"broker node {node.node_id} did not answer on {node.bootstrap} within {timeout_s:.0f} s;"
@@ -315,13 +397,22 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _api_answers(bootstrap: str) -> bool:
-    """True when the broker answers a metadata request (not just an open port)."""
+def _write_owner_only(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file may have been world-readable
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _api_answers(bootstrap: str, credentials: Credentials | None = None) -> bool:
+    """True when the broker answers a metadata request (not just an open port), logged in as the admin
+    when the broker is secured (SCRAM users exist only once the bootstrap metadata is replayed)."""
     from kafka import KafkaAdminClient  # local import: the broker module stays usable without it
     from kafka.errors import KafkaError
 
+    auth = credentials.kafka_python() if credentials else {}
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **auth)
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -344,9 +435,10 @@ def _new_cluster_id() -> str:
 
 
 @contextmanager
-def running_cluster(home: Path, *, size: int = 1, base_port: int = 19092) -> Iterator[LocalCluster]:
+def running_cluster(home: Path, *, size: int = 1, base_port: int = 19092, secure: bool = True,
+                    secrets_dir: Path | None = None) -> Iterator[LocalCluster]:
     """Start a cluster for the duration of a block (tests), then stop it; data stays in `home`."""
-    cluster = LocalCluster(home, size=size, base_port=base_port)
+    cluster = LocalCluster(home, size=size, base_port=base_port, secure=secure, secrets_dir=secrets_dir)
     cluster.start()
     try:
         yield cluster

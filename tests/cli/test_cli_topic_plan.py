@@ -31,7 +31,9 @@ def free_port() -> int:
 
 
 def only_env(**values: str) -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("CSHUB_")}, **values}
+    """Only these CSHUB_* settings, plus the session's login (the secured test broker's admin)."""
+    login = {k: os.environ[k] for k in ("CSHUB_PRINCIPAL", "CSHUB_PASSWORD_FILE") if k in os.environ}
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("CSHUB_")}, **login, **values}
 
 
 def test_the_plan_has_every_topic_once_and_faust_topics_match_their_tables() -> None:

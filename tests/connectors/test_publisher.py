@@ -21,7 +21,7 @@ from connectors.publisher import Publisher, ranges
 from connectors.readers import COLUMNS, read_rows
 from deploy.local.broker import LocalCluster, free_port_pair
 from schemas import codec
-from schemas.kafka_config import kafka_python_config
+from schemas.kafka_config import KafkaConnection, Target, kafka_python_config
 from schemas.topics import TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ GOOD = ("{id},1,false,320000,2025-03,2025-03-31T10:00:00+08:00,CENTRAL_BUDGET,,ç
         "100.00,50.00")
 
 
-def _records(bootstrap: str, topic: str) -> list[dict]:
+def _records(bootstrap: Target, topic: str) -> list[dict]:
     consumer = make_consumer(bootstrap)
     try:
         return [codec.decode(r.value).value for r in read_to_end(consumer, partitions_of(consumer, topic))]
@@ -39,7 +39,7 @@ def _records(bootstrap: str, topic: str) -> list[dict]:
         consumer.close()
 
 
-def _topics(bootstrap: str, names: TopicNames, kinds=("facility", "funding")) -> None:
+def _topics(bootstrap: Target, names: TopicNames, kinds=("facility", "funding")) -> None:
     ensure_topics(bootstrap, TopicPlan(names, ("320000",), partitions=1).hub_specs(kinds, tables=()))
 
 
@@ -132,7 +132,7 @@ def test_excel_file_is_published(kafka_bootstrap: str, unique_name: Callable[[st
 
 
 
-def _end_offset(bootstrap: str, topic: str) -> int:
+def _end_offset(bootstrap: Target, topic: str) -> int:
     consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"), request_timeout_ms=3000)
     try:
         return consumer.end_offsets([TopicPartition(topic, 0)])[TopicPartition(topic, 0)]
@@ -143,7 +143,10 @@ def _end_offset(bootstrap: str, topic: str) -> int:
 def test_broker_killed_mid_file_reports_acknowledged_rows_and_rerun_is_exact(tmp_path: Path) -> None:
     own = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092")) + 16  # this run's own ports, not a shared range
     cluster = LocalCluster(tmp_path / "broker", base_port=free_port_pair(own, own + 4))
-    bootstrap = cluster.start()
+    cluster.start()
+    admin = cluster.admin_credentials()  # this broker's own admin (formatted with its own secrets)
+    assert admin is not None
+    bootstrap = KafkaConnection(cluster.bootstrap, admin.principal, cluster.secrets.path(admin.principal))
     try:
         names = TopicNames("kill")
         _topics(bootstrap, names, kinds=("facility",))
@@ -151,8 +154,9 @@ def test_broker_killed_mid_file_reports_acknowledged_rows_and_rerun_is_exact(tmp
         rows = 60_000
         path = write_facility_csv(tmp_path / "big.csv", facility_rows("320000", rows, revisions=2))
         cmd = [sys.executable, "-m", "cshub.cli", "publish", "--province", "320000", "--kind", "facility", str(path),
-               "--bootstrap", bootstrap, "--topic-root", names.root, "--timeout", "6"]
-        env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+               "--bootstrap", cluster.bootstrap, "--topic-root", names.root, "--timeout", "6"]
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8", "CSHUB_PRINCIPAL": admin.principal,
+               "CSHUB_PASSWORD_FILE": str(bootstrap.password_file)}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
         output: list[str] = []
         reader = threading.Thread(target=lambda: output.extend(proc.stdout or []), daemon=True)

@@ -148,6 +148,7 @@ def _new_facility(province: str) -> dict:
 
 def test_dashboard_shows_the_country_live_in_chromium(hub: Hub) -> None:
     from connectors.publisher import Publisher
+    from schemas.kafka_config import KafkaConnection
     from schemas.topics import TopicNames
 
     print(f"\ndashboard answered {hub.answered_s:.2f} s after `cshub run` started")
@@ -187,7 +188,9 @@ def test_dashboard_shows_the_country_live_in_chromium(hub: Hub) -> None:
             before = await browser.evaluate("document.querySelector('#kpi-urban .foot').textContent")
             covered_before = int(re.match(r"(\d+) of", before).group(1))
             version_before = int(await browser.evaluate("document.body.dataset.version"))
-            with Publisher(hub.bootstrap, province, names=TopicNames("cshub")) as pub:
+            login = KafkaConnection(hub.bootstrap, f"province-{province}",  # as that province, from the hub's secrets
+                                    hub.home / "secrets" / f"province-{province}.password")
+            with Publisher(login, province, names=TopicNames("cshub")) as pub:
                 result = pub.publish("facility", [(1, _new_facility(province))])
             assert result.complete and result.acknowledged == 1, result
             expected = f"{covered_before + 1} of"

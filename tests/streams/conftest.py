@@ -19,6 +19,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas import codec
+from schemas.kafka_config import kafka_python_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,7 +114,8 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
 
 def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]) -> list[tuple[str, int, int]]:
     """Send (topic, key, value) records; return (topic, partition, offset) of each, in order."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=1024 * 1024, acks="all")
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test"),
+                             linger_ms=5, batch_size=1024 * 1024, acks="all")
     try:
         futures = [producer.send(t, key=k, value=v) for t, k, v in records]
         producer.flush(60)
@@ -128,7 +130,8 @@ def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]) -> l
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Any]:
     """Every record of a topic from the beginning to its current end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000)
+    consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"),
+                             enable_auto_commit=False, consumer_timeout_ms=2000)
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]

@@ -37,6 +37,7 @@ from kafka import KafkaProducer
 from test_worker import ITEMS, PROVINCES, encode_stream, wait_for_tables
 from truth import expected
 
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames
 from streams.loadgen import generate
 
@@ -59,7 +60,8 @@ class Feeder:
 
     def _run(self) -> None:
         try:
-            producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, batch_size=1024 * 1024,
+            producer = KafkaProducer(**kafka_python_config(self.bootstrap, client_id="cshub-test"),
+                                     linger_ms=5, batch_size=1024 * 1024,
                                      acks="all", retries=10, request_timeout_ms=30_000)
             try:
                 for chunk in self.chunks:
@@ -256,7 +258,7 @@ def test_a_produce_failure_stops_the_worker_and_its_restart_is_exact(kafka_boots
     worker = worker_factory(kafka_bootstrap, names.root)
     worker.start()
     worker.wait_ready()
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_python_config(kafka_bootstrap, client_id="cshub-test"))
     topic = names.national("coverage")
 
     def max_message_bytes(value: str) -> None:
@@ -283,7 +285,8 @@ def test_a_produce_failure_stops_the_worker_and_its_restart_is_exact(kafka_boots
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_one_broker_of_three_killed_mid_stream(tmp_path: Path, unique_name, worker_factory, run: int) -> None:
+def test_one_broker_of_three_killed_mid_stream(tmp_path: Path, unique_name, worker_factory, run: int,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Replication 3, min ISR 2: a node SIGKILLed mid-stream loses nothing acknowledged, doubles nothing."""
     from deploy.local.broker import LocalCluster
 
@@ -292,6 +295,10 @@ def test_one_broker_of_three_killed_mid_stream(tmp_path: Path, unique_name, work
     cluster.start()
     try:
         bootstrap = cluster.bootstrap
+        admin = cluster.admin_credentials()  # this cluster is secured with its own secrets: log in as its admin
+        if admin is not None:
+            monkeypatch.setenv("CSHUB_PRINCIPAL", admin.principal)
+            monkeypatch.setenv("CSHUB_PASSWORD_FILE", str(cluster.secrets.path(admin.principal)))
         names = TopicNames(unique_name("f8b"))
         records, truth = stream(seed=8400 + run, n=N_REPORTS // 2)
         worker = worker_factory(bootstrap, names.root, CSHUB_REPLICATION="3")
