@@ -35,7 +35,7 @@ from connectors.errors import BrokerUnreachable
 from connectors.readers import ROW_ERROR, RowRecord, column_of
 from connectors.validation import RowProblem, validate_record
 from schemas import codec, registry
-from schemas.credentials import refused
+from schemas.credentials import check_login, refused
 from schemas.kafka_config import Target, aiokafka_config, connection, kafka_python_config
 from schemas.kinds import SCHEMA_OF_KIND
 from schemas.topics import Kind, TopicNames
@@ -347,9 +347,13 @@ class Publisher:
         self._link: _AiokafkaLink | None = None
         if producer is not None:
             return
+        check_login(self._conn.bootstrap, self._conn.credentials())  # a wrong password: one line at once, exit 77
         try:
             self._link = _AiokafkaLink(bootstrap, f"cshub-publisher-{province}", delivery_timeout_ms)
         except (AiokafkaError, OSError, TimeoutError) as exc:
+            # a refused login, or a principal that may write no topic (its idempotent producer's InitProducerId
+            # is refused): one line, exit 77, not "unreachable"
+            self._refusal(exc, self.names.inbound(province, "facility").rsplit(".", 1)[0] + ".*")
             raise BrokerUnreachable(bootstrap, f"{_why(exc)}; nothing was sent") from exc
 
     def __enter__(self) -> Publisher:
@@ -437,6 +441,7 @@ class Publisher:
                     try:
                         sender.send(topic, str(avro["report_id"]).encode("utf-8"), value, row, timestamp_ms)
                     except _Stopped as exc:
+                        self._refusal(exc, topic)  # refused by the broker: one line, exit 77
                         result.error = stopped(exc)
                         break
             if on_row is not None:

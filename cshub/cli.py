@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import tempfile
@@ -81,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((a for a in args_list if not a.startswith("-")), None)
     only = chosen if chosen in COMMANDS else None
     where = f"cshub {only}" if only else "cshub"
+    # The clients' own log lines (aiokafka's retries, its "Unexpected error during InitProducerIdRequest" before
+    # a refusal) are not for a person at a terminal: each command says what happened in one line. The worker
+    # configures its own logging.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         args = build_parser(only).parse_args(args_list)
         code = int(_load(args.command).run(args) or 0)

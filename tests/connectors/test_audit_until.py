@@ -21,6 +21,7 @@ from connectors.demo import DemoFeed, PublisherSink, run_feed
 from core import KIND_OF_SCHEMA, REPORT_TABLES, encode_row, obligation_rows, problems, row_values
 from cshub.commands.audit import parse_time
 from schemas import codec
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames, TopicPlan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +72,7 @@ def demo_run(kafka_bootstrap: str) -> tuple[TopicNames, dict, int]:
     hub_now = _core_hub(DemoFeed(seed=7, months=24, province_codes=PROVINCES, end_period=auditor_end(end)), names,
                         NOW_MS)
     rows = {**hub_now.rows(tables=REPORT_TABLES), **obligation_rows(hub_now, NOW_MS)[0]}
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_config(kafka_bootstrap, client_id="cshub-test", acks="all"))
     try:
         for (table, province), row in rows.items():
             producer.send(names.national(table), key=province.encode(), value=encode_row(table, row))

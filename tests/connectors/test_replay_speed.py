@@ -25,6 +25,7 @@ from connectors.admin import ensure_topics
 from connectors.bulk_read import read_partitions
 from core import Rejected, Source, decide
 from schemas import codec, samples
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames, TopicPlan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ def _stream(names: TopicNames, per_province: int) -> list[tuple[str, bytes]]:
 
 
 def _send(bootstrap: str, records: list[tuple[str, bytes]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test", acks="all", linger_ms=20))
     try:
         for topic, value in records:
             producer.send(topic, value=value)

@@ -42,6 +42,7 @@ from core import (
     rejection,
 )
 from schemas import codec
+from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames, TopicPlan
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ def _fill_topics(bootstrap: str, names: TopicNames, feed: DemoFeed, now_ms: int)
     ensure_topics(bootstrap, TopicPlan(names, tuple(PROVINCES), partitions=2).hub_specs())
     hub = AuditSetup.default().hub()
     provinces = frozenset(hub.config.provinces)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test", acks="all", linger_ms=20))
     notes: list[dict[str, Any]] = []
     validated = 0
     inbound: dict[str, int] = {}
