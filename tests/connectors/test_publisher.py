@@ -141,7 +141,7 @@ def _end_offset(bootstrap: Target, topic: str) -> int:
 
 
 def test_broker_killed_mid_file_reports_acknowledged_rows_and_rerun_is_exact(tmp_path: Path) -> None:
-    own = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092")) + 16  # this run's own ports, not a shared range
+    own = int(os.environ.get("CSHUB_TEST_BROKER_PORT", "19092")) + 20  # own ports +20..+24 (test_local_broker: +8..+19)
     cluster = LocalCluster(tmp_path / "broker", base_port=free_port_pair(own, own + 4))
     cluster.start()
     admin = cluster.admin_credentials()  # this broker's own admin (formatted with its own secrets)
