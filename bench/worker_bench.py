@@ -340,7 +340,7 @@ def main() -> int:
     cluster = None
     bootstrap = args.bootstrap
     if bootstrap is None:
-        cluster = LocalCluster(tmp / "broker", size=1, base_port=free_port())
+        cluster = LocalCluster(tmp / "broker", size=1, base_port=free_port(), secure=False)
         bootstrap = cluster.start()
     try:
         records = encoded(TopicNames("x"), args.reports, 1)
