@@ -14,6 +14,7 @@ the entries also form a hash chain, so a single entry shows where it belongs wit
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -23,8 +24,8 @@ from core.merkle import HASH_SIZE, CompactState, leaf_hash
 from schemas.errors import CshubError
 
 __all__ = ["FIRST_PREV", "VERDICTS", "InboundEntry", "LogEntry", "LogFormatError", "NationalEntry", "Verdict",
-           "decode_entry", "decode_positions", "decode_tree_state", "encode_entry", "encode_positions",
-           "encode_tree_state", "entry_leaf", "entry_of_national_row", "entry_of_verdict",
+           "chain_problems", "decode_entry", "decode_positions", "decode_tree_state", "encode_entry",
+           "encode_positions", "encode_tree_state", "entry_leaf", "entry_of_national_row", "entry_of_verdict",
            "parse_verdict"]
 
 FORMAT_VERSION = 1
@@ -252,3 +253,23 @@ def decode_positions(raw: bytes, where: str = "positions") -> dict[tuple[str, in
     except (orjson.JSONDecodeError, ValueError, AttributeError) as exc:
         raise LogFormatError(f"{where} is not a JSON object of topic|partition -> offset: {exc}", _ADVICE) from None
     return out
+
+
+def chain_problems(raw_entries: Iterable[bytes], where: str = "the log") -> list[str]:
+    """What is wrong with a log's entries in order: not decodable, an index out of sequence, a `prev` that is not
+    the leaf hash of the entry before. [] for a well-formed log (the tree itself is checked against the
+    checkpoints with `core.checkpoint.check_against_log`)."""
+    problems: list[str] = []
+    prev = FIRST_PREV
+    for position, raw in enumerate(raw_entries):
+        try:
+            entry = decode_entry(raw, f"entry {position} of {where}")
+        except LogFormatError as exc:
+            problems.append(str(exc))
+        else:
+            if entry.index != position:
+                problems.append(f"entry {position} of {where} says it is entry {entry.index}")
+            if entry.prev != prev:
+                problems.append(f"entry {position} of {where}: prev is not the leaf hash of entry {position - 1}")
+        prev = entry_leaf(raw)
+    return problems
