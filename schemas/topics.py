@@ -102,11 +102,6 @@ class TopicNames:
         return f"{self.root}.notifications"
 
     @property
-    def verdicts(self) -> str:
-        """Internal, one partition, kept: the worker's verdict on every inbound record (docs/evidence.md §4)."""
-        return f"{self.root}.verdicts"
-
-    @property
     def log(self) -> str:
         """The transparency log's entries, one partition, kept forever, one writer (docs/evidence.md §5)."""
         return f"{self.root}.log"
@@ -213,10 +208,10 @@ class TopicPlan:
         return specs
 
     def notary_specs(self) -> list[TopicSpec]:
-        """The log service's input (the worker's verdicts) and outputs: log, checkpoints, receipts."""
+        """The log service's outputs (its input, the worker's verdicts, is planned with the worker's topics): the
+        log, its checkpoints, the receipts; one partition each (one writer, one total order), kept forever."""
         names, r = self.names, self.replication
-        specs = [TopicSpec(names.verdicts, 1, r, dict(KEPT)), TopicSpec(names.log, 1, r, dict(KEPT)),
-                 TopicSpec(names.checkpoints, 1, r, dict(KEPT))]
+        specs = [TopicSpec(names.log, 1, r, dict(KEPT)), TopicSpec(names.checkpoints, 1, r, dict(KEPT))]
         specs += [TopicSpec(names.receipts(p), 1, r, dict(KEPT)) for p in self.provinces]
         return specs
 
