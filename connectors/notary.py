@@ -51,7 +51,8 @@ from core.log_entries import (
 from core.merkle import CompactTree, leaf_hash
 from core.receipts import NOTARY_OWNER, ReceiptBatch, sign_receipts
 from core.signing import KEYS_FORMAT, PublicKeys, SigningKey, parse_public_keys, public_key_of
-from schemas.kafka_config import Target, aiokafka_config
+from schemas.credentials import refused
+from schemas.kafka_config import Target, aiokafka_config, connection
 from schemas.principals import notary_id
 from schemas.topics import TABLES, TopicNames
 
@@ -66,6 +67,8 @@ RECEIPTS_PER_RECORD = 500
 """At most this many receipts in one record (~300 kB), well under the broker's 1 MB message limit."""
 MAX_BATCH_BYTES = 512 * 1024
 READ_TIMEOUT_S = 60.0
+TRANSACTION_TIMEOUT_S = 60.0
+"""A transaction that takes longer (the broker is gone) fails the notary, which a restart resumes."""
 
 
 class NotaryError(ConnectorError):
@@ -253,9 +256,11 @@ class Notary:
             self.consumer = self._consumer(self.group, group_id=self.group)
             await self.consumer.start()
             topics = [self.names.verdicts] + [self.names.national(t) for t in TABLES]
-            await self.consumer.topics()  # metadata of every topic it may see
             for topic in topics:
-                parts = self.consumer.partitions_for_topic(topic)
+                try:  # the producer's public call waits for the topic's metadata
+                    parts = await asyncio.wait_for(self.producer.partitions_for(topic), 20)
+                except TimeoutError:
+                    parts = set()
                 if not parts:
                     raise NotaryError(f"topic {topic} does not exist (or {self.target} may not read it)",
                                       "run `cshub topics create` first, and `cshub security apply`")
@@ -273,8 +278,18 @@ class Notary:
                                "run one notary per hub") from exc
         except (AiokafkaError, OSError) as exc:
             await self.stop()
+            conn = connection(self.target)
+            # aiokafka's TransactionalIdAuthorizationFailed carries no errno `refused` knows: match it by name
+            cause = RuntimeError("AuthorizationFailed") if "Authorization" in type(exc).__name__ else exc
+            denial = refused(cause, conn.principal, conn.bootstrap, f"write {self.names.log} with transactional id"
+                             f" {self.group}")
+            if denial is not None:
+                raise denial from None
             raise NotaryError(f"the notary could not start on {self.target}: {type(exc).__name__}: {exc}",
                               "is the broker running, and are the topics created (`cshub topics create`)?") from exc
+        except BaseException:  # it refused to start (NotaryError) or was interrupted: let go of the clients
+            await self.stop()
+            raise
         log.warning("notary ready: log %s at size %d (last checkpoint %d), reading %d input partitions",
                     self.names.log, self.state.tree.size, self.state.checkpoint_size, len(self.sources))
         self.ready.set()
@@ -343,7 +358,7 @@ class Notary:
         if not (entries or offsets or due):
             return
         try:
-            async with self.producer.transaction():
+            async with asyncio.timeout(TRANSACTION_TIMEOUT_S), self.producer.transaction():
                 if entries:
                     state.last_entry_offset = await self._send_entries(entries)
                 size, root = state.tree.size, state.tree.root()
@@ -364,7 +379,7 @@ class Notary:
         except ProducerFenced as exc:
             raise NotaryFenced(f"another notary took over transactional id {self.group}; this one stops (its"
                                " last transaction is aborted)", "run one notary per hub") from exc
-        except (AiokafkaError, OSError) as exc:  # the tree in memory is now ahead of the log: start again
+        except (AiokafkaError, OSError, TimeoutError) as exc:  # the tree in memory is ahead of the log: start again
             raise NotaryError(f"a log transaction failed ({type(exc).__name__}: {exc}); nothing of it is visible",
                               "restart the notary: it resumes after the last committed transaction") from exc
         if due:

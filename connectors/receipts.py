@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kafka import TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from connectors.errors import ConnectorError
 from connectors.kafka_io import make_consumer
@@ -28,7 +28,8 @@ from core.receipts import ReceiptError, open_receipts
 from core.receipts import read_receipts as read_batch
 from core.signing import HEADER_KID, PublicKeys
 from schemas.credentials import refused
-from schemas.kafka_config import Target, connection
+from schemas.kafka_config import KafkaConnection, Target, connection
+from schemas.principals import province_principal
 from schemas.topics import TopicNames
 
 __all__ = ["Coordinate", "Receipt", "ReceiptWait", "read_receipts", "wait_for_receipts"]
@@ -124,6 +125,8 @@ def read_receipts(target: Target, province: str, *, names: TopicNames | None = N
     tp = TopicPartition(topic, 0)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
+        if not consumer.partitions_for_topic(topic):
+            _not_visible(conn, topic, province)
         consumer.assign([tp])
         end = consumer.end_offsets([tp])[tp]
         start = None
@@ -150,6 +153,17 @@ def read_receipts(target: Target, province: str, *, names: TopicNames | None = N
                              "is the broker running, and the notary (`cshub notary`)?") from exc
     finally:
         consumer.close()
+
+
+def _not_visible(conn: KafkaConnection, topic: str, province: str) -> None:
+    """The broker does not show `topic` to this principal: refused (another province, deny by default), or the
+    topic is missing (the province's own principal, or an admin, would see it)."""
+    if conn.principal not in (None, province_principal(province)) and not conn.principal.startswith("cshub-admin"):
+        denial = refused(TopicAuthorizationFailedError(), conn.principal, conn.bootstrap, f"read {topic}")
+        if denial is not None:
+            raise denial
+    raise ConnectorError(f"topic {topic} does not exist on {conn} (or {conn.principal} may not read it)",
+                         "create the hub's topics (`cshub topics create`), or check --topic-root and --province")
 
 
 def wait_for_receipts(target: Target, province: str, coordinates: Iterable[Coordinate], *, timeout_s: float,

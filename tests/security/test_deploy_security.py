@@ -88,7 +88,7 @@ def test_every_hub_pod_names_a_principal_and_mounts_its_own_secret() -> None:
                 assert mounts["credentials"]["readOnly"] is True
                 assert env["CSHUB_PASSWORD_FILE"].startswith(mounts["credentials"]["mountPath"])
                 pods += 1
-    assert pods == 3  # worker, gateway, topics job
+    assert pods == 4  # worker, notary, gateway, topics job
 
 
 def _compose() -> dict[str, Any]:
