@@ -29,10 +29,11 @@ from core.config import HubConfig
 from core.contributions import Contribution, contribution
 from core.national import NATIONAL, Part, national_row
 from core.notify import Notification, notification, record_anomalies
-from core.obligations import ObligationRule, beijing_time
+from core.obligations import ObligationRule
 from core.rows import Offsets, Row, build_row
 from core.totals import ProvinceTotals
 from core.verdicts import ACCEPTED, DUPLICATE, SUPERSEDED
+from schemas.beijing import show_minute
 from schemas.topics import REPORT_TABLES
 
 __all__ = ["NATIONAL", "Hub", "received_key", "report_key"]
@@ -137,8 +138,8 @@ class Hub:
             return []
         return [notification(
             "OBLIGATION_MET_LATE", province, f"{kind}:{period}",
-            f"{province} reported {kind} for {period} late: due {beijing_time(due)}, first report at "
-            f"{beijing_time(ts_ms)} (Beijing time)",
+            f"{province} reported {kind} for {period} late: due {show_minute(due)}, first report at "
+            f"{show_minute(ts_ms)} (Beijing time)",
             ts_ms, table="obligations", value=str(ts_ms), target=str(due), id_suffix="late")]
 
     def load(self, items: Iterable[tuple[str, bytes]]) -> None:
