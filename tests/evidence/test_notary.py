@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from connectors.kafka_io import make_consumer
 from connectors.notary import HEADER_LOG_OFFSET
 from connectors.receipts import read_receipts, wait_for_receipts
 from core.checkpoint import Checkpoint, NoteSigner, check_against_log, check_chain, open_checkpoint, sign_checkpoint
@@ -67,6 +68,29 @@ def assert_log_is_one_tree(hub: EvidenceHub) -> LeafHashes:
     return leaves
 
 
+def kill_inside_a_transaction(hub: EvidenceHub, proc: subprocess.Popen[bytes], attempts: int = 100) -> bool:
+    """Freeze the notary until it is caught with entries written but not committed (the log's high watermark
+    above its last stable offset), then SIGKILL it there; True when it was caught so."""
+    from kafka import TopicPartition
+
+    tp = TopicPartition(hub.names.log, 0)
+    committed = make_consumer(hub.bootstrap, client_id="lso", isolation_level="read_committed")
+    everything = make_consumer(hub.bootstrap, client_id="hw")
+    try:
+        for _ in range(attempts):
+            os.killpg(proc.pid, signal.SIGSTOP)
+            caught = everything.end_offsets([tp])[tp] > committed.end_offsets([tp])[tp]
+            if caught:
+                break
+            os.killpg(proc.pid, signal.SIGCONT)
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        return caught
+    finally:
+        committed.close()
+        everything.close()
+
+
 def send_verdicts(hub: EvidenceHub, topic: str, offsets: range, partition: int, pause_s: float = 0.0) -> None:
     producer = hub.producer()
     try:
@@ -88,10 +112,10 @@ def test_the_tree_resumes_after_sigkill_without_forking_or_repeating(evidence_hu
     notaries.wait_ready(first)
     send_verdicts(hub, topic, range(0, 100), part)
     until(lambda: len(inbound_offsets(hub, part)) >= 30, 30, "the first notary logs verdicts")
-    writer = threading.Thread(target=send_verdicts, args=(hub, topic, range(100, 300), part, 0.02))
-    writer.start()  # the kill lands while verdicts keep coming, most likely inside a transaction
-    time.sleep(0.5)
-    os.killpg(first.pid, signal.SIGKILL)
+    writer = threading.Thread(target=send_verdicts, args=(hub, topic, range(100, 300), part, 0.05))
+    writer.start()  # the kill lands while verdicts keep coming, inside a transaction (checked below)
+    time.sleep(0.3)
+    assert kill_inside_a_transaction(hub, first), "never caught the notary with a transaction open"
     first.wait(10)
     writer.join(60)
     send_verdicts(hub, topic, range(150, 220), part)  # the worker repeats some after its own crash (§4)
