@@ -32,3 +32,13 @@ def test_a_row_without_an_answer_says_where_it_is_and_what_to_do() -> None:
     text = RowOutcome(9, COORDINATE, None).text(30.4)
     assert text.startswith("row 9: no answer from the hub within 30 s (cshub.in.320000.funding partition 0 offset 41)")
     assert "cshub feedback" in text
+
+
+def test_the_json_form_for_the_upload_page_is_plain_data_in_beijing_time() -> None:
+    import json
+
+    shown = RowOutcome(7, COORDINATE, receipt("rejected", reason="unsigned", message="未签名")).as_json()
+    assert json.loads(json.dumps(shown, ensure_ascii=False)) == shown
+    assert shown["receipt"]["outcome"] == "rejected: unsigned"  # type: ignore[index]
+    assert shown["receipt"]["received"] == "2025-12-01 22:40:00 (+08:00)"  # type: ignore[index]
+    assert RowOutcome(9, COORDINATE, None).as_json()["receipt"] is None
