@@ -48,7 +48,7 @@ from core.log_entries import (
     entry_of_verdict,
     parse_verdict,
 )
-from core.merkle import CompactTree, leaf_hash
+from core.merkle import CompactState, CompactTree, leaf_hash
 from core.receipts import NOTARY_OWNER, ReceiptBatch, sign_receipts
 from core.signing import KEYS_FORMAT, PublicKeys, SigningKey, parse_public_keys, public_key_of
 from schemas.credentials import refused
@@ -93,6 +93,8 @@ class LogState:
     """Offset in the log topic of the last entry (a checkpoint's `cshub-log-offset`)."""
     checkpoint_size: int = 0
     checkpoint_ms: int = 0
+    before_last: CompactState = field(default_factory=lambda: CompactState(0, ()))
+    """The tree before its last entry: saved with that entry, so a restart checks the entry's own bytes too."""
 
 
 def _headers(record: Any) -> dict[str, bytes]:
@@ -175,19 +177,21 @@ async def restore(consumer: AIOKafkaConsumer, names: TopicNames, signer: NoteSig
             if entry.index != checkpoint.size - 1 or HEADER_TREE not in headers:
                 raise _refuse(f"{where} should be entry {checkpoint.size - 1} with its saved tree, the last entry of"
                               f" checkpoint {checkpoint.size}; it is entry {entry.index}")
-            tree = CompactTree(decode_tree_state(headers[HEADER_TREE], where))
+            tree = CompactTree(decode_tree_state(headers[HEADER_TREE], where))  # the tree before this entry
+            if tree.size == entry.index:
+                tree.append_leaf_hash(leaf_hash(record.value))
             if tree.size != checkpoint.size or tree.root() != checkpoint.root:
-                raise _refuse(f"the tree saved at {where} has size {tree.size} and another root than the signed"
-                              f" checkpoint of size {checkpoint.size}: a fork")
+                raise _refuse(f"the tree saved at {where} with this entry has size {tree.size} and another root than"
+                              f" the signed checkpoint of size {checkpoint.size}: a fork, or the entry was altered")
             state.positions = decode_positions(headers.get(HEADER_POSITIONS, b"{}"), where)
         else:
             if entry.index != tree.size or entry.prev != state.prev:
                 raise _refuse(f"{where} is entry {entry.index} after entry {tree.size - 1} (or its prev does not"
                               " chain): entries missing, altered or reordered")
-            tree.append_leaf_hash(leaf_hash(record.value))
-            _advance(state.positions, entry)
             if HEADER_TREE in headers and decode_tree_state(headers[HEADER_TREE], where) != tree.state():
                 raise _refuse(f"the tree saved at {where} is not the tree of the entries before it")
+            tree.append_leaf_hash(leaf_hash(record.value))
+            _advance(state.positions, entry)
         state.prev = leaf_hash(record.value).hex()
         state.last_entry_offset = record.offset
     if tree is None:
@@ -344,6 +348,7 @@ class Notary:
                                                   tree.size, state.prev)
                 raw = encode_entry(entry)
                 hashed = leaf_hash(raw)
+                state.before_last = tree.state()
                 tree.append_leaf_hash(hashed)
                 state.prev = hashed.hex()
                 out.append((str(entry.index).encode(), raw))
@@ -390,7 +395,7 @@ class Notary:
         """Send the entries in order to the one partition of the log, the last with the resume state; returns
         the log offset of the last entry (acknowledged, still uncommitted)."""
         topic = self.names.log
-        resume = [(HEADER_TREE, encode_tree_state(self.state.tree.state())),
+        resume = [(HEADER_TREE, encode_tree_state(self.state.before_last)),
                   (HEADER_POSITIONS, encode_positions(self.state.positions))]
         deliveries = []
         batch = self.producer.create_batch()
