@@ -4,6 +4,7 @@ inbound partition number so that the tests of this module share one log and stil
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -199,6 +200,14 @@ def test_a_province_verifies_its_receipts_with_its_topic_and_the_hub_key_alone(e
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "rejected     " in shown.stdout and "bad_amount: 拨付金额不能大于下达金额" in shown.stdout
     assert "every hub signature verified" in shown.stdout
+    listed = subprocess.run([sys.executable, "-m", "cshub.cli", "feedback", "--province", "320000", "--verify",
+                             "--format", "jsonl", "--bootstrap", hub.bootstrap, "--topic-root", names.root,
+                             "--public-keys-file", str(hub.keys_file)],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    mine = [r for r in map(json.loads, listed.stdout.splitlines()) if r["partition"] == part]
+    assert [(r["offset"], r["outcome"], r["verified"]) for r in mine] == [
+        (0, "accepted, late", True), (1, "duplicate", True), (2, "superseded", True), (3, "rejected: bad_amount", True)]
 
 
 def test_the_notary_refuses_to_extend_a_log_whose_checkpoint_it_cannot_reproduce(
