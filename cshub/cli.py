@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "topics": "the hub's topics: create them (idempotent), or list the broker's against the plan",
     "worker": "the faust-streaming worker: validation, national tables, notifications, web views",
     "publish": "publish a province's reports from CSV, JSON Lines or Excel",
+    "template": "an Excel template of a report kind to fill in (Chinese and English headers, checks, an example)",
     "subscribe": "read national tables and notifications (ministries)",
     "audit": "replay the input topics and check the published tables (auditors)",
     "demo": "a seeded, realistic feed of the 31 provinces reporting month by month",
