@@ -1,0 +1,223 @@
+"""Issue 14: the clerk's upload page in a real Chromium (Playwright, Debian's /usr/bin/chromium), against the
+real secured broker: log in as the province, download a template, upload a file with bad rows and see them,
+upload the fixed file and send it, see each report's outcome arrive; another province's feedback is not
+shown, and the broker refuses the clerk's own credentials on another province's topics.
+
+The hub's answer (a late flag on `<root>.feedback.320000`) is written as the worker writes it, from the core
+(`Hub` with the shipped obligations decides what is late; `core.feedback` builds the record): no Faust here,
+to spare the shared cores, as in the dashboard's browser test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError, TopicAuthorizationFailedError
+from openpyxl import load_workbook
+
+from connectors.admin import ensure_topics
+from connectors.gateway import Gateway, GatewayConfig
+from connectors.gateway.upload import HeldConnection
+from connectors.kafka_io import make_consumer, partitions_of, read_to_end
+from connectors.security import apply_security
+from core import HubConfig, feedback, obligation_rules
+from core.hub import Hub
+from schemas import codec, reference
+from schemas.credentials import PASSWORD_FILE_ENV, PRINCIPAL_ENV, Credentials, SecretStore
+from schemas.kafka_config import kafka_python_config
+from schemas.principals import principals
+from schemas.topics import TopicNames, TopicPlan
+
+pytestmark = pytest.mark.integration
+CHROMIUM = "/usr/bin/chromium"
+MINE, OTHER = "320000", "440000"
+
+
+def _secrets() -> SecretStore:
+    return SecretStore(Path(os.environ[PASSWORD_FILE_ENV]).parent)
+
+
+@pytest.fixture(scope="module")
+def desk(kafka_bootstrap: str) -> Iterator[tuple[str, TopicNames]]:
+    if PASSWORD_FILE_ENV not in os.environ:
+        pytest.skip("needs the session's secured local broker (its secrets folder holds the provinces' passwords)")
+    names = TopicNames(f"up-{uuid.uuid4().hex[:10]}")
+    ensure_topics(kafka_bootstrap, TopicPlan(names, (MINE, OTHER), partitions=1).hub_specs(("funding",), tables=()))
+    store = _secrets()
+    admin = store.credentials(os.environ[PRINCIPAL_ENV])
+    everyone = principals()
+    apply_security(kafka_bootstrap, admin, store, {p: everyone[p] for p in (f"province-{MINE}", f"province-{OTHER}")},
+                   names, "cshub-worker")  # the provinces' ACLs on this test's own topic root
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stop, ready = threading.Event(), threading.Event()
+
+    def serve() -> None:
+        from aiohttp import web
+
+        async def main() -> None:
+            gateway = Gateway(GatewayConfig(bootstrap=kafka_bootstrap, topic_root=names.root, port=port,
+                                            start_reader=False))  # the upload page needs no table readers
+            runner = web.AppRunner(gateway.app(), handle_signals=False)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.2)
+            await runner.cleanup()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    try:
+        yield f"http://127.0.0.1:{port}", names
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def _write(path: Path, template: Path, rows: list[dict[str, Any]]) -> Path:
+    """Fill the downloaded template as a clerk does in Excel: over the example row and below it."""
+    wb = load_workbook(template)
+    ws = wb.worksheets[0]
+    names = [str(c.value).splitlines()[-1] for c in ws[1]]
+    for number, values in enumerate(rows, start=2):
+        for index, name in enumerate(names, start=1):
+            ws.cell(row=number, column=index, value=values.get(name))
+    wb.save(path)
+    return path
+
+
+def _row(n: int, period: str, allocated: float, disbursed: float) -> dict[str, Any]:
+    return {"report_id": f"JS-UP-{n}", "revision": 1, "province": MINE, "period": period,
+            "produced_at": dt.datetime(2026, 12, 1, 9, 30), "source": "CENTRAL_BUDGET",
+            "purpose": "社区养老服务骨干网", "project_name": f"南京市第{n}社区项目", "allocated_yuan": allocated,
+            "disbursed_yuan": disbursed}
+
+
+def _answer_as_the_worker(bootstrap: str, names: TopicNames) -> int:
+    """The hub's word on what arrived: the core decides which reports are late, the feedback goes to the province
+    (and, to prove the page shows only its own, a rejection of the same report id to the other province)."""
+    consumer = make_consumer(bootstrap)
+    try:
+        records = list(read_to_end(consumer, partitions_of(consumer, names.inbound(MINE, "funding"))))
+    finally:
+        consumer.close()
+    hub = Hub(HubConfig.from_reference(), rules=obligation_rules(reference.obligations_csv()))
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test", acks="all"))
+    late = 0
+    try:
+        for r in records:
+            value = codec.decode(r.value).value
+            for note in hub.apply("funding", value, r.timestamp, r.topic, r.partition, r.offset):
+                if note["type"] == "OBLIGATION_MET_LATE":
+                    fb = feedback(MINE, None, "LATE", "late", note["message"], "", -1, -1, note["event_time"])
+                    producer.send(names.feedback(MINE), key=note["subject"].encode(),
+                                  value=codec.encode("cshub.Feedback", fb))
+                    late += 1
+        other = feedback(OTHER, "JS-UP-1", "REJECTED", "bad_county_code", "广东省的反馈 feedback of another province",
+                         names.inbound(OTHER, "funding"), 0, 0, records[0].timestamp)
+        producer.send(names.feedback(OTHER), key=b"JS-UP-1", value=codec.encode("cshub.Feedback", other))
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    return late
+
+
+def test_a_clerk_checks_fixes_sends_and_sees_the_outcomes(desk: tuple[str, TopicNames], kafka_bootstrap: str,
+                                                          tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, names = desk
+    password = _secrets().credentials(f"province-{MINE}").password
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            context = browser.new_context(accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/upload")
+            page.fill("#principal", f"province-{MINE}")
+            page.fill("#password", "not-the-password")
+            page.click("#login button")
+            page.wait_for_function("document.querySelector('#login-error').textContent.length > 0")
+            refused = f"province-{MINE} could not log in: wrong password or unknown user"
+            assert page.inner_text("#login-error") == refused
+            page.fill("#password", password)
+            page.click("#login button")
+            page.wait_for_selector('body[data-state="ready"]')
+            assert "江苏省" in page.inner_text("#who")
+            cookie = next(c for c in context.cookies() if c["name"] == "cshub_session")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and password not in cookie["value"]
+
+            page.select_option("#kind", "funding")
+            with page.expect_download() as download:
+                page.click("#template-link")
+            template = tmp_path / "template.xlsx"
+            download.value.save_as(template)
+
+            # A file with a bad row (negative money) and a warning: the rows are shown, nothing can be sent.
+            bad = _write(tmp_path / "报表.xlsx", template, [
+                _row(1, "2026-10", 12_000_000, 8_500_000.5), _row(2, "2026-10", -12_000_000, 0),
+                _row(3, "2026-11", 800_000, 900_000)])
+            page.set_input_files("#file", str(bad))
+            page.click("#check button")
+            page.wait_for_selector('#problems tbody tr[data-row="3"]')
+            assert page.inner_text('#problems tbody tr[data-row="3"]').split("\t") == [
+                "3", "allocated_yuan", "-12,000,000.00 元", "must be 0 or more", "negative_money"]
+            assert "is more than allocated_yuan (800,000.00 元)" in page.inner_text('#warnings tbody tr[data-row="4"]')
+            assert "1 bad rows" in page.inner_text("#check-summary") and page.is_disabled("#send")
+
+            # The fixed file: checked clean, sent, every report acknowledged, then the hub's late flags arrive.
+            fixed = _write(tmp_path / "报表.xlsx", template, [
+                _row(1, "2026-10", 12_000_000, 8_500_000.5), _row(2, "2026-10", 12_000_000, 0),
+                _row(3, "2026-11", 800_000, 900_000)])
+            page.set_input_files("#file", str(fixed))
+            page.click("#check button")
+            page.wait_for_function("document.querySelector('#check-summary').textContent.includes('ready to send')")
+            assert page.inner_text("#check-summary").startswith("报表.xlsx: 3 good rows, 0 bad rows, 1 warning(s)")
+            page.click("#send")
+            page.wait_for_selector('#outcomes tbody tr[data-state="acknowledged"][data-row="4"]')
+            assert "3 sent, 3 acknowledged" in page.inner_text("#send-summary")
+
+            assert _answer_as_the_worker(kafka_bootstrap, names) == 1  # 2026-10 was due on 2026-11-10
+            page.wait_for_selector('#outcomes tbody tr[data-state="late"][data-row="3"]', timeout=30_000)
+            states = page.eval_on_selector_all("#outcomes tbody tr", "rows => rows.map(r => [r.dataset.row,"
+                                               " r.dataset.state])")
+            assert states == [["2", "late"], ["3", "late"], ["4", "acknowledged"]]
+            late_text = page.inner_text('#outcomes tbody tr[data-row="2"]')
+            assert "(Beijing time)" in late_text and " ms" not in late_text  # people read Beijing time, not epoch ms
+            assert "广东省" not in page.inner_text("body")  # another province's feedback is never shown
+        finally:
+            browser.close()
+
+    # Forced: the clerk's own credentials on another province's topics are refused by the broker itself.
+    clerk = HeldConnection(kafka_bootstrap, f"province-{MINE}", held=Credentials(f"province-{MINE}", password))
+    consumer = KafkaConsumer(**kafka_python_config(clerk, client_id="cshub-test", group_id=None,
+                                                   enable_auto_commit=False))
+    try:
+        theirs = TopicPartition(names.feedback(OTHER), 0)
+        consumer.assign([theirs])
+        with pytest.raises(TopicAuthorizationFailedError):
+            consumer.end_offsets([theirs])
+    finally:
+        consumer.close()
+    producer = KafkaProducer(**kafka_python_config(clerk, client_id="cshub-test", acks="all"))
+    try:
+        with pytest.raises(KafkaError, match="AuthorizationFailed"):
+            producer.send(names.inbound(OTHER, "funding"), key=b"JS-UP-1", value=b"forged").get(timeout=20)
+    finally:
+        producer.close(timeout=5)
