@@ -154,6 +154,25 @@ def build_app(settings: WorkerSettings) -> Any:
             future = await p.send(topic, value, key=key, partition=partition, timestamp_ms=ts_ms)
             future.add_done_callback(on_sent)
 
+    async def send_acknowledged(topic: str, partition: int, items: list[tuple[bytes, bytes]]) -> None:
+        """Send (key, value) records to one partition as record batches and wait until the broker has them all."""
+        if not items:
+            return
+        p = producer()
+        futures = []
+        batch = p.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                futures.append(await p.send_batch(batch, topic, partition=partition))
+                batch = p.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        futures.append(await p.send_batch(batch, topic, partition=partition))
+        try:
+            await asyncio.gather(*futures)
+        except Exception as exc:
+            produce_failed(exc)
+            raise
+
     def recovered() -> bool:
         """Faust has recovered the tables of the current assignment (latched until the next rebalance).
 
@@ -264,6 +283,7 @@ def build_app(settings: WorkerSettings) -> Any:
                     for e in events:
                         seen[e.message.tp] = e.message.offset + 1
                     result = aggregator.fold_entries(entries, time.monotonic())
+                    await send_acknowledged(names.verdicts, 0, result.verdicts)  # invariant V: before the state
                     for partition, writes in result.writes.items():
                         await state.write(partition, writes)
                     await send_all(result.records)
