@@ -85,6 +85,28 @@ class Settings(BaseSettings):
     log_level: str = Field(default="warning", description="log level of the worker")
     profile: Path | None = Field(default=None, description="write a cProfile of the worker here when it stops (bench)")
 
+    # ---- the log service (`cshub notary`, docs/evidence.md §5) --------------------------------------
+    notary_key_file: Path | None = Field(default=None, description="the hub's owner-only Ed25519 key that signs"
+                                         " checkpoints and receipts (default <home>/secrets/hub-notary.key)")
+    public_keys_file: Path | None = Field(default=None, description="the public-keys file (kid, owner, validity;"
+                                          " default <home>/secrets/public-keys.json): checks receipts")
+    log_origin: str = Field(default="cshub.local/log", description="the log's name in its checkpoints (and its"
+                            " key's name)")
+    checkpoint_interval_s: float = Field(default=5.0, gt=0, description="a signed checkpoint at most this often, s,"
+                                         " when the log grew")
+    notary_batch_max: int = Field(default=2000, ge=1, description="most records the log service takes into one"
+                                  " transaction")
+
+    @property
+    def notary_key_path(self) -> Path:
+        """The notary's signing key: `notary_key_file`, else <secrets>/hub-notary.key."""
+        return self.notary_key_file or self.secrets_dir / "hub-notary.key"
+
+    @property
+    def public_keys_path(self) -> Path:
+        """The public-keys file: `public_keys_file`, else <secrets>/public-keys.json."""
+        return self.public_keys_file or self.secrets_dir / "public-keys.json"
+
     @property
     def kafka(self) -> KafkaConnection:
         """What every Kafka client needs to reach and log in to the cluster (`schemas.kafka_config`)."""

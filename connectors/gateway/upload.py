@@ -73,7 +73,7 @@ class Session:
     folder: Path
     last_used: float = field(default_factory=time.monotonic)
     uploads: dict[str, Upload] = field(default_factory=dict)
-    batches: dict[str, tuple[Kind, list[SentReport], Positions]] = field(default_factory=dict)
+    batches: dict[str, tuple[list[SentReport], Positions, int]] = field(default_factory=dict)
 
 
 async def _try_login(bootstrap: str, creds: Credentials) -> str | None:
@@ -265,7 +265,7 @@ class UploadDesk:
                                    " nothing was sent"}, 409)
         loop = asyncio.get_running_loop()
         try:
-            sent, summary, since = await loop.run_in_executor(None, self._publish, session, upload)
+            sent, summary, since, since_ms = await loop.run_in_executor(None, self._publish, session, upload)
         except AccessRefused as exc:
             return _json({"error": exc.line()}, 403)
         finally:
@@ -273,33 +273,34 @@ class UploadDesk:
             with contextlib.suppress(OSError):
                 upload.path.unlink()
         batch = secrets.token_hex(8)
-        session.batches[batch] = (upload.kind, sent, since)
+        session.batches[batch] = (sent, since, since_ms)
         return _json({"batch": batch, **summary})
 
-    def _publish(self, session: Session, upload: Upload) -> tuple[list[SentReport], dict[str, Any], Positions]:
+    def _publish(self, session: Session, upload: Upload) -> tuple[list[SentReport], dict[str, Any], Positions, int]:
         from connectors.publisher import Publisher
         from connectors.readers import read_rows
 
         since = feedback_positions(session.conn, self.names, session.province)
+        since_ms = time.time_ns() // 1_000_000
         with Publisher(session.conn, session.province, names=self.names) as publisher:
             result = publisher.publish(upload.kind, read_rows(upload.path, upload.kind))
-        sent = [SentReport(row, report_id, revision, upload.kind, period, row in result.acknowledged_rows)
+        sent = [SentReport(row, report_id, revision, upload.kind, period, result.coordinates.get(row))
                 for row, report_id, revision, period in upload.reports]
         summary = {"topic": result.topic, "rows": result.rows, "sent": result.sent,
                    "acknowledged": result.acknowledged, "error": result.error}
-        return sent, summary, since
+        return sent, summary, since, since_ms
 
     async def outcomes(self, request: web.Request) -> web.Response:
         session = self._session(request)
         found = session.batches.get(request.query.get("batch", ""))
         if found is None:
             return _json({"error": "no such sending: send a file first"}, 404)
-        _kind, sent, since = found
+        sent, since, since_ms = found
         outcomes = await asyncio.get_running_loop().run_in_executor(
-            None, report_outcomes, session.conn, self.names, session.province, sent, since)
+            None, report_outcomes, session.conn, self.names, session.province, sent, since, since_ms)
         return _json({"province": session.province, "outcomes": [
             {"row": o.row, "report_id": o.report_id, "revision": o.revision, "state": o.state, "detail": o.detail,
-             "at": o.at} for o in outcomes]})
+             "at": o.at, "receipt": o.receipt} for o in outcomes]})
 
 
 def _check_file(kind: Kind, province: str, path: Path) -> dict[str, Any]:
