@@ -25,6 +25,7 @@ function fill(table, items, columns) {
     const tr = document.createElement("tr");
     tr.dataset.row = item.row;
     if (item.state) tr.dataset.state = item.state;
+    if (item.receipt) tr.dataset.receipt = "true";
     for (const c of columns) cell(tr, item[c]);
     body.appendChild(tr);
   }
