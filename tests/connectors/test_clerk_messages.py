@@ -245,3 +245,15 @@ def test_a_status_date_after_the_report_is_judged_on_the_beijing_day() -> None:
         models.parse_report("policy", samples.policy(produced_at=produced, items=[item]))
     [problem] = info.value.problems
     assert problem.rule == "must not be after the day the report was produced (2026-03-05, Beijing time)"
+
+
+def test_a_late_flag_says_its_times_in_beijing_time_not_epoch_ms() -> None:
+    """The issue's "due 1794326400000 ms, first report at 1796158932976 ms": now the clock a clerk reads."""
+    from core import HubConfig, obligation_rules
+    from core.hub import Hub
+    from schemas import reference, samples
+
+    hub = Hub(HubConfig.from_reference(), rules=obligation_rules(reference.obligations_csv()))
+    [note] = hub.apply("funding", samples.funding(period="2026-10"), 1796158932976, "t", 0, 0)
+    assert note["message"] == ("510000 reported funding for 2026-10 late: due 2026-11-11 00:00, first report at"
+                               " 2026-12-02 05:02 (Beijing time)")
