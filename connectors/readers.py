@@ -232,12 +232,18 @@ BOOL_COLUMNS = frozenset({"withdrawn", "old_community_renovation"})
 BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
+"""A number with thousands separators in groups of three, and nothing else: 1,234,567.89."""
+
+
 def _typed(column: str, value: Any) -> Any:
     """Text cells of typed columns as int, Decimal, bool or date; text that does not parse stays text,
     so the model reports it with its own words (a CSV has only text, a clerk types "1,200" or "是")."""
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if "," in text and (column in INT_COLUMNS or column in DECIMAL_COLUMNS) and _GROUPED.fullmatch(text):
+        text = text.replace(",", "")  # 12,000,000.00 as Excel shows money (and writes it to a CSV): exact all the same
     if column in INT_COLUMNS:
         return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else value
     if column in DECIMAL_COLUMNS:

@@ -16,7 +16,7 @@ import io
 import json
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,9 @@ def workbook(kind: Kind, province: str | None = None) -> Any:
 
     known = reference.provinces()
     code = province or next(iter(known))
-    cols = columns(kind)
+    codes = (province,) if province else tuple(known)
+    cols = [replace(c, type="choice", choices=codes) if c.name == "province" and len(",".join(codes)) <= 255 else c
+            for c in columns(kind)]  # a province's template takes its own code only; Excel's lists stop at 255
     sample = example(kind, code)
     wb = Workbook()
     ws = wb.active

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_template_has_both_headers_validation_an_example_and_an_explanation(kind
     wb = workbook(kind, "440000")  # type: ignore[arg-type]
     reports, explained = wb.worksheets
     headers = [c.value for c in reports[1]]
-    cols = columns(kind)  # type: ignore[arg-type]
+    cols = [replace(c, type="choice") if c.name == "province" else c for c in columns(kind)]  # type: ignore[arg-type]
     assert headers == [f"{c.zh}\n{c.name}" for c in cols]
     assert set(required_columns(kind)) <= {c.name for c in cols}  # type: ignore[arg-type]
     assert "报告编号\nreport_id" in headers
@@ -67,6 +68,7 @@ def test_drop_downs_are_the_models_values() -> None:
     wb = workbook("facility", "320000")
     formulas = {v.formula1 for v in wb.worksheets[0].data_validations.dataValidation if v.type == "list"}
     assert '"URBAN,RURAL"' in formulas
+    assert '"320000"' in formulas  # a province's template takes its own code only
     assert '"PLANNED,UNDER_CONSTRUCTION,COMPLETED,OPERATING"' in formulas
     money = [v for v in workbook("funding").worksheets[0].data_validations.dataValidation if v.type == "custom"]
     assert any("ROUND(" in v.formula1 and ">=0" in v.formula1 for v in money)  # non-negative, to the fen
@@ -103,3 +105,24 @@ def test_template_filled_checked_and_sent(kafka_bootstrap: str, unique_name: Cal
     assert [(r["report_id"], str(r["allocated_yuan"]), r["bond_code"]) for r in sent] == [
         ("JS-T-1", "1234567.89", "2026JS01"), ("JS-T-2", "1234567.89", "2026JS02")]
     assert sent[0]["produced_at"] == dt.datetime(2026, 3, 31, 2, 0, tzinfo=dt.UTC)  # Beijing 10:00
+
+
+def test_the_template_saved_as_csv_from_excel_is_read_too(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" writes what the cells show: the two-line headers quoted, money as 1,234,567.89 (the
+    template's format), date-times as 2026-03-31 10:00:00 (Beijing time): the reader takes all of it."""
+    import csv
+
+    headers = [c.header for c in columns("funding")]
+    shown = {"report_id": "JS-C-1", "revision": "1", "withdrawn": "false", "province": "320000", "period": "2026-03",
+             "produced_at": "2026-03-31 10:00:00", "source": "SPECIAL_BOND", "bond_code": "2026JS01",
+             "purpose": "社区养老服务骨干网", "project_name": "南京市项目", "allocated_yuan": "12,000,000.00",
+             "disbursed_yuan": "8,500,000.50"}
+    path = tmp_path / "saved.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(headers)
+        writer.writerow([shown.get(c.name, "") for c in columns("funding")])
+    [prepared] = list(check_rows("funding", "320000", read_rows(path, "funding")))
+    assert prepared.problems == [] and prepared.report is not None
+    assert str(prepared.report["allocated_yuan"]) == "12000000.00"
+    assert prepared.report["produced_at"] == dt.datetime(2026, 3, 31, 2, 0, tzinfo=dt.UTC)
