@@ -50,6 +50,8 @@ ENVELOPES_PER_BATCH = 64  # one envelope holds up to batch_max reports: Faust's 
 ENVELOPE_WAIT_S = 0.005  # envelopes come already batched: wait little for more
 STREAM_BUFFER_ENVELOPES = 2 * ENVELOPES_PER_BATCH
 STALL_S = 10.0  # a held partition with unread data out of Faust's active set this long is put back
+INGRESS_FETCH_MAX_BYTES = 8 * 1024 * 1024  # what the ingress may hold fetched at once over 93 inbound partitions:
+# under a backlog aiokafka fills every partition up to max_partition_fetch_bytes (1 MiB): memory bounded, not lag-sized
 
 
 def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
@@ -258,7 +260,8 @@ def build_app(settings: WorkerSettings) -> Any:
             settings.kafka, client_id=f"{settings.app_id}-ingress", group_id=f"{settings.app_id}-ingress",
             group_instance_id=f"{settings.app_id}-ingress-{settings.instance_id}", enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=settings.batch_max, fetch_max_wait_ms=settings.fetch_wait_ms,
-            max_partition_fetch_bytes=1024 * 1024, partition_assignment_strategy=(RoundRobinPartitionAssignor,),
+            max_partition_fetch_bytes=1024 * 1024, fetch_max_bytes=INGRESS_FETCH_MAX_BYTES,
+            partition_assignment_strategy=(RoundRobinPartitionAssignor,),
             session_timeout_ms=int(settings.session_timeout_s * 1000), heartbeat_interval_ms=1000,
             metadata_max_age_ms=30_000))
         try:

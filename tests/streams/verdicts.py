@@ -12,34 +12,13 @@ import hashlib
 import time
 from typing import Any
 
-from conftest import read_all
-from kafka import KafkaConsumer, TopicPartition
+from conftest import read_all, read_topics
 
 from core import Hub, HubConfig, obligation_rules
 from core.validation import Accepted, Source, decide
 from core.verdicts import decode_verdict
 from schemas import reference
-from schemas.kafka_config import kafka_python_config
 from schemas.topics import KINDS, TopicNames
-
-
-def read_topics(bootstrap: str, topics: list[str], timeout_s: float = 60) -> list[Any]:
-    """Every record of these topics, through one consumer (one per topic costs seconds for 93 topics)."""
-    consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"), enable_auto_commit=False,
-                             max_poll_records=10_000)
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                out.extend(batch)
-        return out
-    finally:
-        consumer.close()
 
 
 def replayed_verdicts(bootstrap: str, names: TopicNames) -> dict[tuple[str, int, int], dict[str, Any]]:
@@ -49,7 +28,7 @@ def replayed_verdicts(bootstrap: str, names: TopicNames) -> dict[tuple[str, int,
     hub = Hub(config, obligation_rules(reference.obligations_csv()))
     out: dict[tuple[str, int, int], dict[str, Any]] = {}
     topics = [names.inbound(p, k) for p in config.provinces for k in KINDS]
-    for rec in sorted(read_topics(bootstrap, topics), key=lambda r: (r.topic, r.partition, r.offset)):
+    for rec in sorted(read_topics(bootstrap, topics, timeout_s=60), key=lambda r: (r.topic, r.partition, r.offset)):
         topic, kind = rec.topic, names.parse_inbound(rec.topic)[1]  # type: ignore[index]
         decision = decide(Source(topic, rec.partition, rec.offset, rec.key, rec.timestamp), rec.value,
                           names, provinces)
