@@ -16,7 +16,8 @@ from schemas.topics import KINDS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", required=True, choices=KINDS)
-    parser.add_argument("--province", help="the province the example row is about (default: the first one)")
+    parser.add_argument("--province", help="the province the template is for: its example row, and the only code its"
+                                           " province column takes (default: any province; the example: the first)")
     parser.add_argument("--out", type=Path, help="where to write it (default: template_<kind>[_<province>].xlsx)")
     add_settings(parser, "provinces_file")
 
