@@ -42,6 +42,12 @@ class RowOutcome:
     coordinate: Coordinate
     receipt: Receipt | None
 
+    def as_json(self) -> dict[str, object]:
+        """The row's outcome for a web page (the upload page): the row, where it landed, and the receipt or null."""
+        topic, partition, offset = self.coordinate
+        return {"row": self.row, "topic": topic, "partition": partition, "offset": offset,
+                "receipt": None if self.receipt is None else self.receipt.as_json()}
+
     def text(self, waited_s: float) -> str:
         """`row 3  F-001 rev 2: rejected: bad_area (建筑面积…) [log #41]`, or why there is no answer."""
         where = f"{self.coordinate[0]} partition {self.coordinate[1]} offset {self.coordinate[2]}"

@@ -5,7 +5,10 @@ The stable API other parts call (`cshub feedback`, `cshub publish --wait`, the g
 - `read_receipts(target, province, ...)` yields every `Receipt` on `<root>.receipts.<province>` (optionally
   since a moment, optionally following new ones), each verified against the hub's public keys when given;
 - `wait_for_receipts(target, province, coordinates, timeout_s=..., ...)` returns, within a bounded time, the
-  receipt of each given sent record (topic, partition, offset) and the coordinates still unanswered.
+  receipt of each given sent record (topic, partition, offset) and the coordinates still unanswered;
+- `Receipt.outcome` says it in words, `Receipt.as_json()` as plain data for a page. For the rows of a file just
+  sent, `connectors.outcomes.wait_for_rows(target, publish_result, ...)` pairs each row with its receipt
+  (`PublishResult.coordinates`).
 
 Reading needs only the province's own principal (READ on its receipts topic, nothing else) and, to verify, the
 public-keys file with the hub's `hub-notary` key. Records are read `read_committed`: only whole transactions of
@@ -27,6 +30,7 @@ from core.log_entries import InboundEntry
 from core.receipts import ReceiptError, open_receipts
 from core.receipts import read_receipts as read_batch
 from core.signing import HEADER_KID, PublicKeys
+from schemas.beijing import show_ms
 from schemas.credentials import refused
 from schemas.kafka_config import KafkaConnection, Target, connection
 from schemas.principals import province_principal
@@ -60,6 +64,15 @@ class Receipt:
     @property
     def coordinate(self) -> Coordinate:
         return (self.entry.topic, self.entry.partition, self.entry.offset)
+
+    def as_json(self) -> dict[str, object]:
+        """The receipt for a web page or a program (JSON-safe; times in Beijing time and epoch ms)."""
+        e = self.entry
+        return {"topic": e.topic, "partition": e.partition, "offset": e.offset, "received_ms": e.timestamp_ms,
+                "received": show_ms(e.timestamp_ms), "report_id": e.report_id, "revision": e.revision,
+                "verdict": e.verdict, "late": e.late, "reason": e.reason, "message": e.message,
+                "outcome": self.outcome, "log_index": e.index, "issued": show_ms(self.issued_ms),
+                "verified": self.verified, "problem": self.problem}
 
     @property
     def outcome(self) -> str:

@@ -10,7 +10,7 @@ Exit codes (every subcommand):
   2    could not run: bad input, a bad setting, the broker unreachable, topics that differ from the plan
        (any `CshubError`; one line says what and what to do) or a usage error (argparse)
   3    publish: the broker stopped answering mid-file (the acknowledged rows are listed);
-       broker status: not every node is running
+       broker status: not every node is running; notary: another notary took over (one writer)
   70   an unexpected error (a bug): one line, and the traceback in a file it names
   77   refused by the broker: a wrong password or unknown user, or an operation the principal's role does not
        allow (one line says who, what and what to do; `cshub security list` shows each role's rights)

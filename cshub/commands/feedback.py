@@ -13,13 +13,16 @@ Exit status: 0 listed (and, with --verify, every signature verified); 1 some rec
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import unicodedata
 
 from cshub.options import add_settings, settings_from
 from schemas.errors import CshubError
 
-COLUMNS = (("received (Beijing)", 19), ("report id", 20), ("rev", 4), ("verdict", 11), ("log #", 7),
-           ("reason", 0))
+COLUMNS = (("received (Beijing)", 19), ("report id", 20), ("rev", 4), ("verdict", 14), ("log #", 7))
+SIGNATURE = ("signature", 9)
+REASON = ("reason", 0)  # last: free text, as long as it is
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify", action="store_true", help="check the hub's signature on every receipt")
     parser.add_argument("--follow", action="store_true", help="keep listing new receipts as they come (Ctrl-C)")
     parser.add_argument("--since", help="only receipts issued from this time (ISO 8601, no zone: Beijing time)")
+    parser.add_argument("--format", choices=["table", "jsonl"], default="table",
+                        help="a table for people (default), or one JSON object per receipt for programs")
     add_settings(parser, "bootstrap", "principal", "password_file", "topic_root", "public_keys_file",
                  "provinces_file")
 
@@ -44,8 +49,8 @@ def _fit(text: str, width: int) -> str:
     return out + " " * (width - used)
 
 
-def line(cells: list[str]) -> str:
-    return "  ".join(_fit(cell, width) for cell, (_, width) in zip(cells, COLUMNS, strict=True)).rstrip()
+def line(cells: list[str], columns: tuple[tuple[str, int], ...]) -> str:
+    return "  ".join(_fit(cell, width) for cell, (_, width) in zip(cells, columns, strict=True)).rstrip()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,10 +73,19 @@ def run(args: argparse.Namespace) -> int:
         since = parse_ms(args.since) if args.since else None
     except ValueError as exc:
         raise CshubError(f"--since: {exc}") from None
-    print(line([c for c, _ in COLUMNS]) + ("  signature" if args.verify else ""), flush=True)
+    columns = (*COLUMNS, SIGNATURE, REASON) if args.verify else (*COLUMNS, REASON)
     shown = bad = 0
+    header = False
     for receipt in read_receipts(settings.kafka, args.province, names=settings.names, public_keys=keys,
                                  since_ms=since, follow=args.follow):
+        if args.format == "jsonl":
+            print(json.dumps(receipt.as_json(), ensure_ascii=False), flush=True)
+            shown += 1
+            bad += receipt.verified is False
+            continue
+        if not header:  # once the broker let us read: a refusal is one line, no table
+            print(line([c for c, _ in columns], columns), flush=True)
+            header = True
         e = receipt.entry
         if e.index < 0:  # a record of the topic that holds no batch at all
             print(f"receipts record at offset {receipt.record_offset}: {receipt.problem}", flush=True)
@@ -80,15 +94,15 @@ def run(args: argparse.Namespace) -> int:
         reason = f"{e.reason}: {e.message}" if e.verdict == "rejected" else ("late" if e.late else "")
         verdict = f"{e.verdict}, late" if e.late and e.verdict != "rejected" else e.verdict
         cells = [show_ms(e.timestamp_ms)[:19], e.report_id or e.key or "(undecodable)",
-                 "" if e.revision is None else str(e.revision), verdict, str(e.index), reason]
-        text = line(cells)
+                 "" if e.revision is None else str(e.revision), verdict, str(e.index)]
         if args.verify:
-            text += "  ok" if receipt.verified else f"  FAILED {receipt.problem}"
-        print(text, flush=True)
+            cells.append("ok" if receipt.verified else "FAILED")
+            reason = reason if receipt.verified else f"{receipt.problem}; {reason}"
+        print(line([*cells, reason], columns), flush=True)
         shown += 1
         bad += receipt.verified is False
     summary = f"{shown} receipts of {args.province}"
     if args.verify:
         summary += ", every hub signature verified" if bad == 0 else f", {bad} FAILED verification"
-    print(summary)
+    print(summary, file=sys.stderr if args.format == "jsonl" else sys.stdout)
     return 1 if bad else 0
