@@ -31,10 +31,9 @@ from pathlib import Path
 from bench.machine import busy_warning, cpu_seconds, load_line
 from connectors.admin import ensure_topics
 from connectors.fixtures import facility_rows, write_facility_csv
-from connectors.publisher import Publisher, check_rows
+from connectors.publisher import Publisher, check_rows, validate_row
 from connectors.readers import COLUMNS, read_rows
 from deploy.local.broker import LocalCluster, free_port_pair
-from schemas import codec
 from schemas.topics import TopicNames, TopicPlan
 
 PROVINCE = "320000"
@@ -86,11 +85,12 @@ def main() -> int:
             return sum(1 for _ in read_rows(csv_path, "facility"))
 
         def validate() -> int:
-            return sum(1 for _, avro, _ in check_rows("facility", PROVINCE, read_rows(csv_path, "facility")) if avro)
+            return sum(1 for row, record in read_rows(csv_path, "facility")
+                       if validate_row("facility", PROVINCE, row, record)[0])
 
         def encode() -> int:
-            return sum(1 for _, avro, _ in check_rows("facility", PROVINCE, read_rows(csv_path, "facility"))
-                       if avro and codec.encode("FacilityReport", avro))
+            return sum(1 for prepared in check_rows("facility", PROVINCE, read_rows(csv_path, "facility"))
+                       if prepared.value)  # validate + encode + size + warnings: what --check and a send do
 
         run_no = [0]
 

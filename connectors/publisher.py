@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiokafka.errors import KafkaError as AiokafkaError
@@ -32,10 +33,14 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAuthorizationFailedError
 
 from connectors.errors import BrokerUnreachable
-from connectors.readers import ROW_ERROR, RowRecord, column_of
+from connectors.readers import EXAMPLE_ROW, ROW_ERROR, RowRecord, column_of
 from connectors.validation import RowProblem, validate_record
-from schemas import codec, registry
+from core.config import Targets
+from core.contributions import contribution
+from core.notify import record_anomalies
+from schemas import codec, reference, registry
 from schemas.credentials import check_login, refused
+from schemas.display import show_value
 from schemas.kafka_config import Target, aiokafka_config, connection, kafka_python_config
 from schemas.kinds import SCHEMA_OF_KIND
 from schemas.topics import Kind, TopicNames
@@ -67,6 +72,7 @@ class PublishResult:
     sent: int = 0
     acknowledged_rows: set[int] = field(default_factory=set)
     rejected: list[RowProblem] = field(default_factory=list)
+    warnings: list[RowProblem] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     error: str | None = None
     coordinates: dict[int, tuple[str, int, int]] = field(default_factory=dict)
@@ -91,23 +97,109 @@ class PublishResult:
 
 def validate_row(kind: Kind, province: str, row: int, record: dict[str, Any]) -> tuple[dict[str, Any] | None,
                                                                                  list[RowProblem]]:
-    """(Avro-ready record, []) when the row may be sent by `province`'s publisher, else (None, problems)."""
+    """(Avro-ready record, []) when the row may be sent by `province`'s publisher, else (None, problems).
+
+    The real mistake first: a row about another province is about its province, not about the county and
+    community codes that, judged against that province, look wrong too."""
     if ROW_ERROR in record:
-        return None, [RowProblem(row, "(row)", "", "unreadable", str(record[ROW_ERROR]))]
+        why = str(record[ROW_ERROR])
+        return None, [RowProblem(row, "(row)", "", "example_row" if why == EXAMPLE_ROW else "unreadable", why)]
     avro, problems = validate_record(kind, record, row, lambda loc: column_of(kind, loc, record))
-    if avro is not None and avro.get("province") != province:
-        problems.append(RowProblem(
-            row, "province", avro.get("province"), "not_own_province",
-            f"this publisher sends for province {province} only; a province reports about itself"))
-        avro = None
-    return avro, problems
+    typed = record.get("province")
+    if typed is None or str(typed).strip() == province:
+        return avro, problems
+    known = reference.provinces()
+    mine = known.get(province)
+    here = f"{province} {mine.name_zh}" if mine else province
+    theirs = known.get(str(typed).strip())
+    if theirs is None:
+        first = RowProblem(row, "province", typed, "bad_province_code",
+                           f"is not a province code; this file is published for {here}: write {province} here")
+    else:
+        first = RowProblem(row, "province", typed, "not_own_province",
+                           f"this row is about {theirs.code} {theirs.name_zh}, but this file is published for"
+                           f" {here}, and a province reports about itself only: correct the province code, or"
+                           f" leave the row to {theirs.name_zh}")
+    consequences = {"province", *JUDGED_BY_PROVINCE}
+    return None, [first, *(p for p in problems if p.column not in consequences)]
 
 
-def check_rows(kind: Kind, province: str, rows: Iterable[RowRecord]) -> Iterator[tuple[int, dict[str, Any] | None,
-                                                                                      list[RowProblem]]]:
-    """Validate rows without sending anything: yields (row, Avro-ready record or None, problems)."""
+JUDGED_BY_PROVINCE = ("county_code", "community_code")
+"""Columns whose rule depends on the row's province: their problems follow from a wrong province."""
+
+MAX_RECORD_BYTES = 256 * 1024
+"""The largest encoded report a row may become (half a record batch, so the batch's own overhead and the
+record's headers always fit): a row beyond it is refused by `--check` as it would be by a send."""
+
+
+@dataclass(slots=True)
+class PreparedRow:
+    """One file row made ready to send, or not: the same steps for `--check`, a send and the upload page.
+
+    `value` is the encoded record (None: the row is not sent, `problems` say why); `warnings` are things the
+    hub accepts but will flag to the ministries (more disbursed than allocated), shown before anything is sent.
+    """
+
+    row: int
+    report: dict[str, Any] | None
+    key: bytes | None
+    value: bytes | None
+    problems: list[RowProblem]
+    warnings: list[RowProblem]
+
+
+_STANDARD_CENTI = int(Targets().floor_area_per_100_households.value * 100)
+"""The worker's default area standard (30 m² per 100 households), in hundredths of m²."""
+
+
+def prepare_row(kind: Kind, province: str, row: int, record: dict[str, Any]) -> PreparedRow:
+    """Validate, encode and size-check one row exactly as a send does; note what the hub will flag."""
+    avro, problems = validate_row(kind, province, row, record)
+    if avro is None:
+        return PreparedRow(row, None, None, None, problems, [])
+    try:
+        value = codec.encode(SCHEMA_OF_KIND[kind], avro)
+    except ValueError as exc:
+        why = exc.args[0] if exc.args else str(exc)
+        return PreparedRow(row, None, None, None, [RowProblem(
+            row, "(row)", "", "encode_failed", f"cannot be written in the report format: {why}")], [])
+    if len(value) > MAX_RECORD_BYTES:
+        texts = [(k, v) for k, v in avro.items() if isinstance(v, str)]
+        texts += [(f"{i.get('code')}.evidence", i.get("evidence_ref") or "") for i in avro.get("items") or ()]
+        column, text = max(texts, key=lambda pair: len(pair[1]))
+        return PreparedRow(row, None, None, None, [RowProblem(
+            row, column, "", "too_large",
+            f"the report would be {len(value):,} bytes, more than the {MAX_RECORD_BYTES:,} a report may have:"
+            f" this text is {len(text):,} characters long; shorten it")], [])
+    return PreparedRow(row, avro, str(avro["report_id"]).encode("utf-8"), value, problems,
+                       row_warnings(kind, row, avro))
+
+
+def row_warnings(kind: Kind, row: int, avro: dict[str, Any]) -> list[RowProblem]:
+    """What the hub accepts but flags to the ministries (the worker's own anomaly rule, `core.notify`)."""
+    if avro.get("withdrawn") or kind == "policy":
+        return []
+    if not record_anomalies(kind, str(avro["province"]), str(avro["report_id"]), int(avro["revision"]),
+                            contribution(kind, avro), _STANDARD_CENTI, 0):
+        return []
+    if kind == "funding":
+        allocated = show_value("allocated_yuan", avro["allocated_yuan"])
+        return [RowProblem(row, "disbursed_yuan", avro["disbursed_yuan"], "disbursed_exceeds_allocated",
+                           f"is more than allocated_yuan ({allocated}): the hub accepts the report and notifies"
+                           " the ministries of an anomaly; check both amounts")]
+    households = int(avro["households"])
+    needed = Decimal(_STANDARD_CENTI * households).scaleb(-4).quantize(Decimal("0.01"))
+    return [RowProblem(row, "floor_area_m2", avro["floor_area_m2"], "area_below_standard",
+                       f"is below the standard of {_STANDARD_CENTI / 100:g} m² per 100 households"
+                       f" ({show_value('floor_area_m2', needed)} for {households:,} households) for a"
+                       f" {avro['status']} facility: the hub accepts the report and notifies the ministries;"
+                       " check the area")]
+
+
+def check_rows(kind: Kind, province: str, rows: Iterable[RowRecord]) -> Iterator[PreparedRow]:
+    """Every row prepared exactly as a send prepares it, without sending anything."""
     for row, record in rows:
-        yield row, *validate_row(kind, province, row, record)
+        yield prepare_row(kind, province, row, record)
 
 
 MAX_BATCH_BYTES = 512 * 1024
@@ -432,24 +524,19 @@ class Publisher:
             return result
         sender: _Batches | _Records = (_Batches(self._link, result) if self._link is not None
                                        else _Records(self._producer, result))  # type: ignore[arg-type]
-        name = SCHEMA_OF_KIND[kind]
         for row, record in rows:
             result.rows += 1
-            avro, problems = validate_row(kind, self.province, row, record)
-            if avro is None:
-                result.rejected.extend(problems)
+            prepared = prepare_row(kind, self.province, row, record)
+            result.warnings.extend(prepared.warnings)
+            if prepared.value is None or prepared.key is None:
+                result.rejected.extend(prepared.problems)
             else:
                 try:
-                    value = codec.encode(name, avro)
-                except ValueError as exc:
-                    result.rejected.append(RowProblem(row, "(row)", "", "encode_failed", str(exc)))
-                else:
-                    try:
-                        sender.send(topic, str(avro["report_id"]).encode("utf-8"), value, row, timestamp_ms)
-                    except _Stopped as exc:
-                        self._refusal(exc, topic)  # refused by the broker: one line, exit 77
-                        result.error = stopped(exc)
-                        break
+                    sender.send(topic, prepared.key, prepared.value, row, timestamp_ms)
+                except _Stopped as exc:
+                    self._refusal(exc, topic)  # refused by the broker: one line, exit 77
+                    result.error = stopped(exc)
+                    break
             if on_row is not None:
                 on_row(row)
         error = sender.finish(flush_timeout_s or self._flush_timeout_s)

@@ -36,15 +36,18 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from connectors.errors import ReaderError
+from schemas import models
 from schemas.beijing import BEIJING
+from schemas.kinds import KINDS
 from schemas.rules import INDICATORS
 from schemas.topics import Kind
 
@@ -71,7 +74,7 @@ ZH_HEADERS = {
     "下达金额": "allocated_yuan", "支付金额": "disbursed_yuan", "城市社区数": "urban_communities",
     "农村社区数": "rural_communities", "大城市社区数": "big_city_communities",
     "大城市有养老托育社区数": "big_city_communities_with_care", "特殊困难老年人数": "special_difficulty_elderly",
-    "本月探访人数": "special_difficulty_elderly_visited",
+    "本月探访人数": "special_difficulty_elderly_visited", "地址": "address",
 }
 ZH_VALUES = {"城市": "URBAN", "农村": "RURAL", "是": "true", "否": "false"}
 LIST_SEPARATORS = (";", "；", "、", ",", "，")
@@ -94,14 +97,100 @@ def column_of(kind: Kind, loc: tuple[Any, ...], record: dict[str, Any]) -> str:
     return head
 
 
-def _header_name(raw: Any) -> str:
-    name = str(raw or "").strip().lstrip("\ufeff")
+def _one_name(text: str) -> str:
+    name = text.strip().lstrip("\ufeff").strip()
     if name in ZH_HEADERS:
         return ZH_HEADERS[name]
     if "." in name:
         code, suffix = name.rsplit(".", 1)
         return f"{code.strip().upper()}.{ITEM_SUFFIXES_ZH.get(suffix.strip(), suffix.strip().lower())}"
     return name
+
+
+def _header_name(raw: Any) -> str:
+    """A header cell as a column name: English, Chinese, or the template's two lines (中文 over English)."""
+    whole = str(raw or "")
+    name = _one_name(whole)
+    if "\n" in whole and not _known_anywhere(name):
+        for line in whole.splitlines():
+            candidate = _one_name(line)
+            if _known_anywhere(candidate):
+                return candidate
+    return name
+
+
+def known_columns(kind: Kind) -> frozenset[str]:
+    """The columns a file of `kind` may have (policy items' columns are `<CODE>.status|date|evidence`)."""
+    return _KNOWN[kind]
+
+
+def required_columns(kind: Kind) -> tuple[str, ...]:
+    """The columns every file of `kind` must have: the report's fields without a default."""
+    return _REQUIRED[kind]
+
+
+def _model_columns(kind: Kind) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    model = models.KIND_MODELS[kind]
+    known: list[str] = []
+    required: list[str] = []
+    for name, info in model.model_fields.items():
+        columns = INDICATORS if name == "indicators" else () if name == "items" else (name,)
+        known += columns
+        if info.is_required():
+            required += columns
+    return tuple(known), tuple(required)
+
+
+_KNOWN: dict[Kind, frozenset[str]] = {kind: frozenset(_model_columns(kind)[0]) for kind in KINDS}
+_REQUIRED: dict[Kind, tuple[str, ...]] = {kind: _model_columns(kind)[1] for kind in KINDS}
+
+
+def _item_column(name: str) -> str | None:
+    """The policy item code of an item column (`PROVINCIAL_PLAN_ISSUED.status`), else None."""
+    code, dot, suffix = name.rpartition(".")
+    return code if dot and suffix in ITEM_SUFFIXES and re.fullmatch(r"[A-Z0-9_]+", code) else None
+
+
+def _known_anywhere(name: str) -> bool:
+    return any(name in known for known in _KNOWN.values()) or _item_column(name) is not None
+
+
+def _specific(kind: Kind, names: Iterable[str]) -> list[str]:
+    """The names that only a file of `kind` has (not the columns every kind shares)."""
+    return [n for n in names if n not in COMMON and (n in _KNOWN[kind] or (kind == "policy" and _item_column(n)))]
+
+
+def check_header(path: Path | str, kind: Kind, names: list[str]) -> None:
+    """File-level problems of a header, said once (ReaderError): a file of another kind, missing columns,
+    columns no file of this kind has, a column twice."""
+    from schemas.reference import policy_items
+
+    given = [n for n in names if n]
+    mine = _specific(kind, given)
+    others = {other: _specific(other, given) for other in _KNOWN if other != kind}
+    best = max(others, key=lambda other: len(others[other]))
+    if len(others[best]) > len(mine):
+        shown = ", ".join(others[best][:3])
+        raise ReaderError(f"{path}: this looks like a {best} file (its header has {shown}), not a {kind} file",
+                          f"publish it with --kind {best}, or choose the {kind} file; nothing was sent")
+    twice = sorted({n for n in given if given.count(n) > 1})
+    if twice:
+        raise ReaderError(f"{path}: the header has column {', '.join(twice)} twice",
+                          "keep one of them; nothing was sent")
+    missing = [c for c in _REQUIRED[kind] if c not in given]
+    if missing:
+        word = "column" if len(missing) == 1 else "columns"
+        raise ReaderError(f"{path}: the header lacks {word} {', '.join(missing)}",
+                          f"add {'it' if len(missing) == 1 else 'them'} to the first row (`cshub template --kind"
+                          f" {kind}` writes a workbook with every column); nothing was sent")
+    items = policy_items()
+    unknown = [n for n in given if n not in _KNOWN[kind]
+               and not (kind == "policy" and (_item_column(n) or "") in items)]
+    if unknown:
+        word = "column" if len(unknown) == 1 else "columns"
+        raise ReaderError(f"{path}: the header has {word} {', '.join(unknown)}, which a {kind} file does not have",
+                          f"check the spelling or delete {'it' if len(unknown) == 1 else 'them'} (`cshub template"
+                          f" --kind {kind}` lists every column); nothing was sent")
 
 
 def _text(value: Any) -> str:
@@ -143,12 +232,18 @@ BOOL_COLUMNS = frozenset({"withdrawn", "old_community_renovation"})
 BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
+"""A number with thousands separators in groups of three, and nothing else: 1,234,567.89."""
+
+
 def _typed(column: str, value: Any) -> Any:
     """Text cells of typed columns as int, Decimal, bool or date; text that does not parse stays text,
     so the model reports it with its own words (a CSV has only text, a clerk types "1,200" or "是")."""
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if "," in text and (column in INT_COLUMNS or column in DECIMAL_COLUMNS) and _GROUPED.fullmatch(text):
+        text = text.replace(",", "")  # 12,000,000.00 as Excel shows money (and writes it to a CSV): exact all the same
     if column in INT_COLUMNS:
         return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else value
     if column in DECIMAL_COLUMNS:
@@ -251,30 +346,75 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def read_csv(path: Path, kind: Kind, encoding: str | None = None) -> Iterator[RowRecord]:
-    with path.open(encoding=encoding or _csv_encoding(path), newline="") as fh:
-        first = fh.readline()
-        fh.seek(0)
-        delimiter = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tab-separated
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = next(reader, None)
-        if not header:
-            raise ReaderError(f"{path}: empty file; the first line must be the header ({', '.join(COLUMNS[kind])})")
+def _data_rows(path: Path | str, kind: Kind, header: Any, body: Iterator[tuple[int, Any]],
+               close: Callable[[], None]) -> Iterator[RowRecord]:
+    """Check the header, make sure there is at least one row of data (both before anything is yielded, so
+    before anything is sent), then the rows; `body` yields (line number, raw cells), `close` ends the file."""
+    try:
         names = [_header_name(h) for h in header]
+        check_header(path, kind, names)
+        first = next(body, None)
+        if first is None:
+            raise ReaderError(f"{path}: the file has a header but no rows of data",
+                              "fill in at least one report below the header; nothing was sent")
+    except BaseException:
+        close()
+        raise
+    return _rows_of(names, kind, first, body, close)
+
+
+def _rows_of(names: list[str], kind: Kind, first: tuple[int, Any], body: Iterator[tuple[int, Any]],
+             close: Callable[[], None]) -> Iterator[RowRecord]:
+    try:
+        for number, values in itertools.chain((first,), body):
+            if isinstance(values, str):  # the reader's own verdict on the line
+                yield number, {ROW_ERROR: values}
+                continue
+            record = shape(kind, dict(zip(names, values, strict=False)))
+            if record.get("report_id") == TEMPLATE_EXAMPLE_ID:
+                yield number, {ROW_ERROR: EXAMPLE_ROW}
+                continue
+            yield number, record
+    finally:
+        close()
+
+
+TEMPLATE_EXAMPLE_ID = "示例-EXAMPLE"
+"""The report id of the example row `cshub template` writes: a row with it is refused, never sent."""
+EXAMPLE_ROW = "this is the template's example row: delete it, or write your own report over it"
+
+
+def read_csv(path: Path, kind: Kind, encoding: str | None = None) -> Iterator[RowRecord]:
+    fh = path.open(encoding=encoding or _csv_encoding(path), newline="")
+    first = fh.readline()
+    fh.seek(0)
+    delimiter = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tab-separated
+    reader = csv.reader(fh, delimiter=delimiter)
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        fh.close()
+        raise ReaderError(f"{path}: empty file; the first line must be the header ({', '.join(COLUMNS[kind])})")
+    width = len(header)
+
+    def body() -> Iterator[tuple[int, Any]]:
         for values in reader:
             if not any(v.strip() for v in values):
                 continue
-            if len(values) > len(names) and any(v.strip() for v in values[len(names):]):
-                yield reader.line_num, {ROW_ERROR: f"{len(values)} cells but the header has {len(names)} columns"}
+            if len(values) > width and any(v.strip() for v in values[width:]):
+                yield reader.line_num, f"{len(values)} cells but the header has {width} columns"
                 continue
-            yield reader.line_num, shape(kind, dict(zip(names, values, strict=False)))
+            yield reader.line_num, values
+
+    return _data_rows(path, kind, header, body(), fh.close)
 
 
 def read_jsonl(path: Path, kind: Kind) -> Iterator[RowRecord]:
     with path.open(encoding="utf-8-sig") as fh:
+        seen = False
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
+            seen = True
             try:
                 obj = json.loads(line, parse_float=Decimal)
             except json.JSONDecodeError as exc:
@@ -284,6 +424,9 @@ def read_jsonl(path: Path, kind: Kind) -> Iterator[RowRecord]:
                 yield number, {ROW_ERROR: f"expected a JSON object, got {type(obj).__name__}"}
                 continue
             yield number, obj
+        if not seen:
+            raise ReaderError(f"{path}: the file has no reports (no JSON lines)",
+                              "write one JSON object per line; nothing was sent")
 
 
 def read_xlsx(path: Path, kind: Kind) -> Iterator[RowRecord]:
@@ -294,19 +437,19 @@ def read_xlsx(path: Path, kind: Kind) -> Iterator[RowRecord]:
         wb = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, OSError, KeyError, ValueError) as exc:
         raise ReaderError(f"{path}: not a readable Excel .xlsx workbook: {exc}") from exc
-    try:
-        ws = wb.active
-        rows = ws.iter_rows(values_only=True)
-        header = next(rows, None)
-        if not header or not any(header):
-            raise ReaderError(f"{path}: the first sheet has no header row; expected {', '.join(COLUMNS[kind])}")
-        names = [_header_name(h) for h in header]
-        for number, values in enumerate(rows, start=2):
-            if not any(v is not None and str(v).strip() for v in values):
-                continue
-            yield number, shape(kind, dict(zip(names, values, strict=False)))
-    finally:
+    ws = wb.active  # the sheet the file opens on (a template opens on its reports; its other sheet explains)
+    rows = ws.iter_rows(values_only=True)
+    header = next(rows, None)
+    if not header or not any(header):
         wb.close()
+        raise ReaderError(f"{path}: the first sheet has no header row; expected {', '.join(COLUMNS[kind])}")
+
+    def body() -> Iterator[tuple[int, Any]]:
+        for number, values in enumerate(rows, start=2):
+            if any(v is not None and str(v).strip() for v in values):
+                yield number, values
+
+    return _data_rows(path, kind, header, body(), wb.close)
 
 
 def read_rows(path: Path, kind: Kind) -> Iterator[RowRecord]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import models
+from schemas.display import show_value
 from schemas.errors import ValidationFailed
 from schemas.topics import Kind
 
@@ -26,7 +27,7 @@ class RowProblem:
     rule: str
 
     def __str__(self) -> str:
-        shown = "" if self.value in ("", None) else f" = {self.value!r}"
+        shown = "" if self.value in ("", None) else f" = {show_value(self.column, self.value)}"
         return f"row {self.row}, {self.column}{shown}: {self.rule} [{self.reason}]"
 
 

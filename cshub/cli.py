@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "worker": "the faust-streaming worker: validation, national tables, notifications, web views",
     "notary": "the transparency log, its signed checkpoints and the provinces' signed receipts",
     "publish": "publish a province's reports from CSV, JSON Lines or Excel",
+    "template": "an Excel template of a report kind to fill in (Chinese and English headers, checks, an example)",
     "subscribe": "read national tables and notifications (ministries)",
     "feedback": "a province's receipts: the hub's signed verdict on every record it sent (--verify, --follow)",
     "audit": "replay the input topics and check the published tables (auditors)",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from schemas.display import show_value  # a leaf too: values as a person writes them, never a repr
+
 CodecReason = Literal["bad_magic", "truncated", "unknown_fingerprint", "bad_body", "encode_failed"]
 CODEC_REASONS: tuple[CodecReason, ...] = ("bad_magic", "truncated", "unknown_fingerprint", "bad_body", "encode_failed")
 
@@ -63,7 +65,7 @@ class Problem:
     rule: str
 
     def __str__(self) -> str:
-        return f"{self.field}={self.value!r}: {self.rule} [{self.reason}]"
+        return f"{self.field}={show_value(self.field, self.value)}: {self.rule} [{self.reason}]"
 
 
 class ValidationFailed(CshubError, ValueError):

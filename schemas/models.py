@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     TypeAdapter,
     ValidationError,
     model_validator,
@@ -27,6 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas import rules
+from schemas.display import calendar_mistake
 from schemas.errors import Problem, ValidationFailed
 from schemas.kinds import SCHEMA_OF_KIND, Kind
 
@@ -58,9 +60,34 @@ def _to_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def _on_the_calendar(example: str) -> Any:
+    """A validator: a typed date or time that names a day or an hour that does not exist says which ("month 13
+    does not exist"), not only that it is not a date; anything else is left to pydantic."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            mistake = calendar_mistake(value)
+            if mistake is not None:
+                raise PydanticCustomError("calendar", "{mistake}; write it as {example}",
+                                          {"mistake": mistake, "example": example}) from None
+        return value
+
+    return BeforeValidator(check)
+
+
+AVRO_INT_MIN, AVRO_INT_MAX = -(2**31), 2**31 - 1
+"""The range of an Avro `int`: what the encoder can write (checked here so `--check` refuses what a send would)."""
+
 Amount = Annotated[Decimal, BeforeValidator(_no_float), AfterValidator(_to_fen)]
 """Yuan or square metres: exact, 2 decimals. Accepts str, int or Decimal; refuses float."""
-Timestamp = Annotated[AwareDatetime, AfterValidator(_to_millis)]
+Timestamp = Annotated[AwareDatetime, _on_the_calendar("2026-03-05T08:30:00+08:00"), AfterValidator(_to_millis)]
+Day = Annotated[date, _on_the_calendar("YYYY-MM-DD, e.g. 2022-06-01")]
+AvroInt = Annotated[int, Field(ge=AVRO_INT_MIN, le=AVRO_INT_MAX)]
+"""Every Avro `int` field of the schemas (tests/schemas/test_report_models.py checks that none is missed)."""
 
 
 def _raise_problems(problems: list[Problem]) -> None:
@@ -103,7 +130,7 @@ class _Report(_Model):
     SCHEMA: ClassVar[str]
 
     report_id: str
-    revision: int
+    revision: AvroInt
     withdrawn: bool = False
     province: str
     period: str
@@ -130,7 +157,7 @@ class FacilityReport(_Report):
     community_code: str
     community_name: str
     area_type: Literal["URBAN", "RURAL"]
-    households: int
+    households: AvroInt
     floor_area_m2: Amount
     status: Literal["PLANNED", "UNDER_CONSTRUCTION", "COMPLETED", "OPERATING"]
     functions: tuple[FacilityFunction, ...] = ()
@@ -158,7 +185,7 @@ class PolicyItemStatus(_Model):
 
     code: str
     status: Literal["NOT_STARTED", "IN_PROGRESS", "COMPLETED"]
-    status_date: date | None = None
+    status_date: Day | None = None
     evidence_ref: str = ""
 
     @model_validator(mode="after")
@@ -170,12 +197,12 @@ class PolicyItemStatus(_Model):
 class ProvinceIndicators(_Model):
     """Province-level indicators only the province knows (coverage denominators, care, visits)."""
 
-    urban_communities: int
-    rural_communities: int
-    big_city_communities: int
-    big_city_communities_with_care: int
-    special_difficulty_elderly: int
-    special_difficulty_elderly_visited: int
+    urban_communities: AvroInt
+    rural_communities: AvroInt
+    big_city_communities: AvroInt
+    big_city_communities_with_care: AvroInt
+    special_difficulty_elderly: AvroInt
+    special_difficulty_elderly_visited: AvroInt
 
     @model_validator(mode="after")
     def _business_rules(self) -> Self:
@@ -215,6 +242,15 @@ _PLAIN = {
 }
 
 
+def _bound(error_type: str, ctx: dict[str, Any]) -> str | None:
+    """A number beyond what the report format carries, in words with its limit (2,147,483,647)."""
+    if error_type == "less_than_equal" and isinstance(ctx.get("le"), int):
+        return f"must be at most {ctx['le']:,}: the report format carries no larger whole number"
+    if error_type == "greater_than_equal" and isinstance(ctx.get("ge"), int):
+        return f"must be at least {ctx['ge']:,}: the report format carries no smaller whole number"
+    return None
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -243,7 +279,7 @@ def explain(exc: ValidationError) -> list[Problem]:
                 out.append(Problem(_join(path, p.field), p.value, p.reason, p.rule))
             continue
         value = None if err["type"] == "missing" else err.get("input")
-        rule = _PLAIN.get(err["type"], err["msg"])
+        rule = _bound(err["type"], ctx) or _PLAIN.get(err["type"], err["msg"])
         if rule and rule[0].isupper() and rule.startswith("Input should"):
             rule = "must" + rule[len("Input should") :]
         out.append(Problem(path or "(report)", value, err["type"], rule))

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from schemas import reference
+from schemas.beijing import BEIJING
 from schemas.errors import Problem
 from schemas.topics import Kind
 
@@ -102,8 +103,20 @@ def common_problems(record: Mapping[str, Any], provinces: Collection[str]) -> li
         )
     period = record.get("period")
     if not isinstance(period, str) or not _PERIOD.match(period) or not PERIOD_MIN <= period <= PERIOD_MAX:
-        out.append(Problem("period", period, "bad_period", f"must be YYYY-MM between {PERIOD_MIN} and {PERIOD_MAX}"))
+        out.append(Problem("period", period, "bad_period", _period_rule(period)))
     return out
+
+
+def _period_rule(period: object) -> str:
+    """Why a period is refused, the real mistake first: a month that does not exist, or a year out of the plan."""
+    within = f"must be a month YYYY-MM between {PERIOD_MIN} and {PERIOD_MAX}"
+    shape = re.fullmatch(r"([0-9]{4})-([0-9]{1,2})", period.strip()) if isinstance(period, str) else None
+    if shape is None:
+        return f"{within}, e.g. 2025-03"
+    month = int(shape[2])
+    if not 1 <= month <= 12:
+        return f"month {month} does not exist (months are 01 to 12); the period {within}"
+    return within
 
 
 def _text(record: Mapping[str, Any], field: str, out: list[Problem]) -> None:
@@ -217,7 +230,7 @@ def policy_item_problems(
                 _path(prefix, "status_date"),
                 status_date,
                 "status_date_in_future",
-                f"must not be after the report was produced ({produced_on})",
+                f"must not be after the day the report was produced ({produced_on}, Beijing time)",
             )
         )
     return out
@@ -267,7 +280,9 @@ def policy_problems(record: Mapping[str, Any], items: Collection[str] | None = N
     """Rules of a policy report beyond the common ones: every item, no item twice, the indicators."""
     known = reference.policy_items() if items is None else items
     produced_at = record.get("produced_at")
-    produced_on = produced_at.date() if isinstance(produced_at, datetime) else None
+    produced_on = None
+    if isinstance(produced_at, datetime):  # the day in Beijing, where the clerk dated the item
+        produced_on = (produced_at.astimezone(BEIJING) if produced_at.tzinfo else produced_at).date()
     out: list[Problem] = []
     seen: set[object] = set()
     for index, item in enumerate(record.get("items") or ()):

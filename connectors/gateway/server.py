@@ -1,6 +1,7 @@
 """The dashboard web server (aiohttp): the static page, the tables as JSON, and live server-sent events.
 
-Routes: GET / (the dashboard), /static/* (its files), /api/tables, /api/notifications?limit=N,
+Routes: GET / (the dashboard), /upload (the provincial clerks' upload page and its /api/login, /api/template/*,
+/api/upload/*: `upload.py`), /static/* (its files), /api/tables, /api/notifications?limit=N,
 /api/reference (provinces, policy items, targets), /api/events (SSE: one `update` event per batch of
 changes, at most every `PUSH_INTERVAL_S`), /health; and, from the inputs (`inputs.py`):
 /api/history/<table>?province=P (rows per reporting period, 2021-01 .. now), /api/as-of?period=P or
@@ -28,10 +29,11 @@ from aiohttp import web
 from connectors.gateway.inputs import InputReader, InputStore
 from connectors.gateway.reader import TableReader
 from connectors.gateway.snapshot import Change, Snapshot, jsonable
+from connectors.gateway.upload import UploadDesk
 from core import REPORT_TABLES, HubConfig, obligation_rules
 from schemas import reference
 from schemas.beijing import parse_ms, show_minute
-from schemas.kafka_config import Target
+from schemas.kafka_config import Target, connection
 from schemas.topics import NATIONAL_CODE, TABLES, TopicNames
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,7 @@ class Gateway:
                         notifications_tail=config.notifications_limit),
             InputReader(config.bootstrap, self.store, names))
         self.reference = _reference()
+        self.desk = UploadDesk(connection(config.bootstrap).bootstrap, names)  # clerks log in as themselves
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[Change] = []
         self._clients: set[asyncio.Queue[str | None]] = set()
@@ -199,6 +202,8 @@ class Gateway:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self.index)
+        app.router.add_get("/upload", self.upload_page)
+        self.desk.add_routes(app)
         app.router.add_get("/api/tables", self.tables)
         app.router.add_get("/api/notifications", self.notifications)
         app.router.add_get("/api/reference", self.reference_view)
@@ -220,6 +225,9 @@ class Gateway:
     # --- handlers ---
     async def index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def upload_page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "upload.html", headers={"Cache-Control": "no-store"})
 
     async def tables(self, request: web.Request) -> web.Response:
         return _json({"version": self.snapshot.version, "tables": self.snapshot.tables_copy()})

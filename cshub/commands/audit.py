@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -174,11 +175,11 @@ def _print_tables(hub, tables: list[str], until_ms: int) -> None:
     rows = dict(hub.rows(tables=tuple(t for t in tables if t in REPORT_TABLES)))
     if "obligations" in tables:
         rows.update(obligation_rows(hub, until_ms)[0])
-    console = Console(width=240)
+    console = Console(width=None if sys.stdout.isatty() else 100)  # tables cut to fit, as `cshub subscribe`
     for table in tables:
         shown = sort_rows([TableRow(t, p, row, -1, until_ms) for (t, p), row in rows.items()
                            if t == table and (p == "000000" or _has_data(row))])
-        console.print(render_table(table, shown))
+        console.print(render_table(table, shown, console.width))
 
 
 def _has_data(row) -> bool:

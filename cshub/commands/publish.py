@@ -79,12 +79,11 @@ def run(args: argparse.Namespace) -> int:
         publisher.close()
 
     name = known[args.province].name_zh
-    for problem in result.rejected[:MAX_PROBLEMS_SHOWN]:
-        print(f"  rejected {problem}")
-    if len(result.rejected) > MAX_PROBLEMS_SHOWN:
-        print(f"  ... and {len(result.rejected) - MAX_PROBLEMS_SHOWN} more problems")
+    _show("rejected", result.rejected)
+    _show("warning", result.warnings)
+    warned = f", {len({w.row for w in result.warnings})} with a warning" if result.warnings else ""
     print(f"{args.file.name} -> {result.topic} ({args.province} {name}, {args.kind}): {result.rows} rows,"
-          f" {result.sent} sent, {result.acknowledged} acknowledged, {result.rejected_rows} rejected locally")
+          f" {result.sent} sent{warned}, {result.acknowledged} acknowledged, {result.rejected_rows} rejected locally")
     if result.complete:
         code = 0 if not result.rejected else 1
         if args.wait is not None:
@@ -101,18 +100,31 @@ def run(args: argparse.Namespace) -> int:
     return 3
 
 
+def _show(what: str, problems: list) -> None:
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"  {what} {problem}")
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        print(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more ({what})")
+
+
 def _check(args: argparse.Namespace, rows) -> int:
+    """Exactly what a send does to each row (validate, encode, size), and nothing sent."""
     from connectors.publisher import check_rows
 
     bad = good = 0
-    for _row, avro, problems in check_rows(args.kind, args.province, rows):
-        if avro is None:
+    problems: list = []
+    warnings: list = []
+    for prepared in check_rows(args.kind, args.province, rows):
+        if prepared.value is None:
             bad += 1
-            for problem in problems:
-                print(f"  rejected {problem}")
+            problems += prepared.problems
         else:
             good += 1
-    print(f"{args.file.name}: {good} good rows, {bad} bad rows (checked only, nothing sent)")
+        warnings += prepared.warnings
+    _show("rejected", problems)
+    _show("warning", warnings)
+    warned = f" ({len({w.row for w in warnings})} with a warning)" if warnings else ""
+    print(f"{args.file.name}: {good} good rows{warned}, {bad} bad rows (checked only, nothing sent)")
     return 0 if bad == 0 else 1
 
 

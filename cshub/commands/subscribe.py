@@ -7,7 +7,6 @@ import csv
 import datetime as dt
 import json
 import sys
-from decimal import Decimal
 from typing import Any
 
 from cshub.options import add_settings, settings_from
@@ -24,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", choices=TABLES, default="coverage", help="national table (default coverage)")
     parser.add_argument("--follow", action="store_true", help="keep printing changes until Ctrl-C")
     parser.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
+    parser.add_argument("--columns", type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
+                        help="table format: the columns to show, comma-separated (e.g. urban_coverage,rural_coverage);"
+                             " default all, in as many tables as the terminal's width needs")
     add_settings(parser, "bootstrap", "principal", "password_file", "topic_root")
 
 
@@ -43,18 +45,8 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _cell(name: str, value: Any) -> str:
-    if (name.endswith("_met") or name in ("consistent", "met")) and isinstance(value, bool):
-        return "[green]✓ met[/]" if value else "[red]✗ at risk[/]"
-    if value is None:
-        return "—"
-    if isinstance(value, Decimal) and value.as_tuple().exponent == -4:  # ratios have scale 4
-        return f"{value * 100:.2f}%"
-    return str(value)
-
-
 def _display_values(values: dict[str, Any]) -> dict[str, Any]:
-    """What the terminal shows of a row: targets go to the title, lists become one short column per item."""
+    """What the terminal shows of a row: targets go to the caption, lists become short columns per item."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key in HIDDEN_FIELDS or key in ("province", "as_of") or key.endswith("_target"):
@@ -65,40 +57,38 @@ def _display_values(values: dict[str, Any]) -> dict[str, Any]:
                 if "completed" in item:  # policy items: completed / in progress / not started units
                     out[name] = f"{item.get('completed', 0)}/{item.get('in_progress', 0)}/{item.get('not_started', 0)}"
                 else:
-                    out[f"{name} alloc/disb"] = f"{item.get('allocated_yuan')}/{item.get('disbursed_yuan')}"
+                    out[f"{name} allocated"] = item.get("allocated_yuan")
+                    out[f"{name} disbursed"] = item.get("disbursed_yuan")
             continue
         out[key] = value
     return out
 
 
 def _targets(rows: list[Any]) -> str:
+    from cshub.terminal import amount
+
     for row in rows:
         found = {k[: -len("_target")]: v for k, v in row.values.items() if k.endswith("_target")}
         if found:
-            return "targets: " + ", ".join(f"{k} {_cell('', v)}" for k, v in found.items())
+            return "targets: " + ", ".join(f"{k} {amount('', v)}" for k, v in found.items())
     return ""
 
 
-def render_table(table: str, rows: list[Any]) -> Any:
-    """A rich Table: national row on top, provinces by code, target columns marked met / at risk."""
-    from rich.table import Table
+def render_table(table: str, rows: list[Any], width: int = 100, columns: list[str] | None = None) -> Any:
+    """The table as one or more rich Tables that fit `width`: national row on top (bold), provinces by code,
+    target columns marked met / at risk, yuan in 万元; `columns` picks and orders the value columns."""
+    from cshub.terminal import Shown, amount, fit, header_of, pick
 
     shown = [_display_values(r.values) for r in rows]
-    columns: list[str] = []
+    names: list[str] = []
     for values in shown:
-        columns += [c for c in values if c not in columns]
-    note = _targets(rows)
-    out = Table(title=f"national table: {table}", caption=note + ("; policy items: completed/in progress/not started"
-                                                               if table == "policy" else ""),
-                header_style="bold", show_lines=False)
-    out.add_column("province", no_wrap=True)
-    out.add_column("name", no_wrap=True)
-    for column in columns:
-        out.add_column(column.replace("_", " "), justify="right", no_wrap=True)
-    for row, values in zip(rows, shown, strict=True):
-        style = "bold" if row.is_national else None
-        out.add_row(row.province, row.province_name, *(_cell(c, values.get(c)) for c in columns), style=style)
-    return out
+        names += [c for c in values if c not in names]
+    keys = [Shown("province", "province", [r.province for r in rows], right=False),
+            Shown("name", "name", [r.province_name for r in rows], right=False)]
+    cols = pick([Shown(n, header_of(n), [amount(n, v.get(n)) for v in shown]) for n in names], columns)
+    note = _targets(rows) + ("; policy items: completed/in progress/not started" if table == "policy" else "")
+    return fit(f"national table: {table}", keys, cols, width, note,
+               ["bold" if r.is_national else None for r in rows])
 
 
 def _write_rows(fmt: str, rows: list[Any], header_done: list[bool]) -> None:
@@ -136,19 +126,19 @@ def _national(args: argparse.Namespace, sub: Any) -> int:
 
     from connectors.subscriber import sort_rows
 
-    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
+    console = Console(width=None if sys.stdout.isatty() else 100)  # a pipe or a file: 100 columns, as a terminal
     header_done = [False]
     if not args.follow:
         rows = sub.table(args.table)
         if args.format == "table":
-            console.print(render_table(args.table, rows))
+            console.print(render_table(args.table, rows, console.width, args.columns))
         else:
             _write_rows(args.format, rows, header_done)
         return 0
     current: dict[str, Any] = {}
 
     def show() -> None:
-        console.print(render_table(args.table, sort_rows(list(current.values()))))
+        console.print(render_table(args.table, sort_rows(list(current.values())), console.width, args.columns))
 
     def snapshot(rows: list[Any]) -> None:
         current.update((r.province, r) for r in rows)
@@ -183,8 +173,9 @@ def _notifications(args: argparse.Namespace, sub: Any) -> int:
         elif args.format == "jsonl":
             print(json.dumps({"province": note.province, "offset": note.offset, **jsonable(note.values)},
                              ensure_ascii=False), flush=True)
-        else:
-            values = flatten(note.values)
-            detail = ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("province",))
-            print(f"{note.province} {note.province_name}  {detail}", flush=True)
+        else:  # one line a notification, as a person reads it: Beijing time, type, who, the message
+            record = notification_records([{"province": note.province, **note.values}],
+                                          {note.province: note.province_name})[0]
+            print(f"{record['event_time']}  {record['type']}  {note.province} {note.province_name}:"
+                  f" {record['message']}", flush=True)
     return 0

@@ -38,12 +38,28 @@ def test_policy_item_columns_become_items_and_indicators() -> None:
 
 
 def test_gb18030_csv_with_chinese_headers(tmp_path: Path) -> None:
-    text = "报告编号,修订号,省份代码,社区名称,城乡类型,功能\nA-1,1,320000,梅园新村社区,城市,ELDERLY_CARE、FITNESS\n"
+    text = ("报告编号,修订号,省份代码,报告期,生成时间,县级代码,社区代码,社区名称,城乡类型,服务户数,建筑面积,状态,"
+            "运营方式,功能\n"
+            "A-1,1,320000,2025-03,2025-03-31 10:00,320102,320102001001,梅园新村社区,城市,10,1.5,OPERATING,GOVERNMENT,"
+            "ELDERLY_CARE、FITNESS\n")
     path = tmp_path / "gbk.csv"
     path.write_bytes(text.encode("gb18030"))
     [(_, record)] = list(read_rows(path, "facility"))
-    assert record == {"report_id": "A-1", "revision": 1, "province": "320000", "community_name": "梅园新村社区",
-                      "area_type": "URBAN", "functions": ["ELDERLY_CARE", "FITNESS"]}
+    assert {k: record[k] for k in ("report_id", "revision", "province", "community_name", "area_type", "functions")} \
+        == {"report_id": "A-1", "revision": 1, "province": "320000", "community_name": "梅园新村社区",
+            "area_type": "URBAN", "functions": ["ELDERLY_CARE", "FITNESS"]}
+
+
+def test_the_templates_two_line_headers_are_read(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.append([f"中文\n{c}" if c != "report_id" else "报告编号\nreport_id" for c in COLUMNS["funding"]])
+    ws.append(["JS-M-1", 1, False, "320000", "2025-03", dt.datetime(2025, 3, 31, 10, 0), "CENTRAL_BUDGET", None,
+               "社区养老服务骨干网", "南京市项目", 1234.56, 1000])
+    path = tmp_path / "two-lines.xlsx"
+    wb.save(path)
+    [(_, record)] = list(read_rows(path, "funding"))
+    assert record["report_id"] == "JS-M-1" and record["allocated_yuan"] == Decimal("1234.56")
 
 
 def test_excel_cells_are_normalised(tmp_path: Path) -> None:
