@@ -181,8 +181,8 @@ def kafka_records(bootstrap: Target, partitions: list[tuple[str, int]]) -> Itera
 def archive_records(folder: Path, files: list[tuple[str, int, str]]) -> Iterator[Raw]:
     """Records of archive files (topic, partition, relative path), in the given order."""
     for topic, partition, rel in files:
-        for offset, ts, _key, value in read_file(folder / rel):
-            yield topic, partition, offset, ts, value
+        for offset, ts, key, value, headers in read_file(folder / rel):
+            yield topic, partition, offset, ts, value, key, headers
 
 
 @dataclass(frozen=True)
@@ -464,7 +464,7 @@ def published_from_archive(folder: Path, names: TopicNames, tables: Iterable[str
         for part in manifest.partitions:
             if part.topic in wanted:
                 for entry in part.files:
-                    for offset, ts, key, value in read_file(folder / entry.path):
+                    for offset, ts, key, value, _headers in read_file(folder / entry.path):
                         yield part.topic, part.partition, offset, key, value, ts
     return _latest_rows(records(), names, until_ms)
 

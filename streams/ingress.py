@@ -118,7 +118,8 @@ class Ingress:
         sent_batches: list[tuple[asyncio.Future, list[FoldEntry]]] = []
         for records in batches.values():
             for rec in records:
-                routed = self.validator.route(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp)
+                routed = self.validator.route(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp,
+                                              rec.headers)
                 others = routed.records
                 if routed.accepted is not None:
                     *others, (topic, key, value, partition) = routed.records  # the validated record is the last

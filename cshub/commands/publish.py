@@ -4,6 +4,9 @@ Exit status: 0 every row sent and acknowledged; 1 some rows were rejected locall
 column and rule; every valid row was acknowledged); 2 the file or the broker could not be used at all
 (nothing sent); 3 the broker stopped answering mid-file: the acknowledged rows are listed as ranges and
 re-running the whole file is safe (the hub keeps the latest revision per report id).
+
+Every record is signed with the province's Ed25519 key (`--signing-key-file`, default
+<secrets>/province-<code>.key; docs/evidence.md); without a key the records go unsigned, with a warning.
 """
 
 from __future__ import annotations
@@ -11,10 +14,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cshub.options import add_settings, settings_from
 from schemas.errors import CshubError
 from schemas.topics import KINDS
+
+if TYPE_CHECKING:
+    from core.signing import SigningKey
+    from schemas.settings import Settings
 
 MAX_PROBLEMS_SHOWN = 200
 
@@ -23,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a .csv, .jsonl or .xlsx file (layout: connectors/readers.py)")
     parser.add_argument("--province", required=True, help="the publisher's own 6-digit province code")
     parser.add_argument("--kind", required=True, choices=KINDS)
-    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root", "provinces_file")
+    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root", "provinces_file", "signing_key_file")
     parser.add_argument("--check", action="store_true", help="validate the file only; send nothing")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds a record may wait for the broker's acknowledgement (default 60)")
@@ -55,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return _check(args, rows)
     publisher = Publisher(settings.kafka, args.province, names=settings.names,
-                          delivery_timeout_ms=int(args.timeout * 1000))
+                          delivery_timeout_ms=int(args.timeout * 1000),
+                          signing_key=_signing_key(settings, args.province))
     bar = _progress(count_rows(args.file), not args.no_progress)
     try:
         if bar is None:
@@ -86,6 +95,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {unknown} sent rows got no answer before the timeout (they may or may not be in the log)")
     print("  re-running the same file is safe: acknowledged reports are only sent again as harmless duplicates")
     return 3
+
+
+def _signing_key(settings: Settings, province: str) -> SigningKey | None:
+    """The province's signing key; None (with a warning) when there is none at the default place.
+
+    A key named with --signing-key-file / CSHUB_SIGNING_KEY_FILE must be there and owner-only. Without one, the
+    records go unsigned: the hub decides (it rejects them unless it runs with CSHUB_REQUIRE_SIGNATURES=false).
+    """
+    from core.signing import SigningKey
+
+    path = settings.signing_key_path(province)
+    if settings.signing_key_file is None and not path.exists():
+        print(f"warning: records not signed: no signing key at {path}. A hub that requires signatures (the"
+              f" default) rejects them; ask the hub's administrator for province-{province}.key and name it with"
+              " CSHUB_SIGNING_KEY_FILE", file=sys.stderr)
+        return None
+    return SigningKey.load(path)
 
 
 def _check(args: argparse.Namespace, rows) -> int:
