@@ -47,6 +47,10 @@ ENVELOPE: dict[str, Any] = {
     ],
 }
 MANIFEST = "manifest.json"
+PUBLIC_KEYS = "public-keys.json"
+"""The hub's public-keys file as it was at the export: the submission and notary keys the archive verifies with."""
+PROOFS = "proofs.json"
+"""Consistency proofs between the published checkpoints (`connectors.evidence.write_proofs`)."""
 FORMAT = "cshub-audit-archive/1"
 _PARSED = fastavro.parse_schema(ENVELOPE)
 
@@ -84,6 +88,8 @@ class Manifest:
     bootstrap: str
     partitions: list[PartitionEntry]
     format: str = FORMAT
+    evidence: dict[str, str] = field(default_factory=dict)
+    """Files beside the topics (public-keys.json, proofs.json) and their SHA-256."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1)
@@ -98,7 +104,8 @@ class Manifest:
         if data.get("format") != FORMAT:
             raise ArchiveError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
         parts = [PartitionEntry(**{**p, "files": [FileEntry(**f) for f in p["files"]]}) for p in data["partitions"]]
-        return cls(data["root"], data["created_at"], data["bootstrap"], parts, data["format"])
+        return cls(data["root"], data["created_at"], data["bootstrap"], parts, data["format"],
+                   dict(data.get("evidence") or {}))
 
 
 Header = tuple[str, bytes | None]
@@ -196,6 +203,12 @@ def embedded_schemas(path: Path) -> dict[str, str]:
 def verify_integrity(folder: Path, manifest: Manifest) -> list[str]:
     """Every problem with the files against the manifest: missing files, digests, offsets, counts."""
     problems: list[str] = []
+    for name, digest in manifest.evidence.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif file_sha256(path) != digest:
+            problems.append(f"{name}: SHA-256 {file_sha256(path)} differs from the manifest's {digest}")
     for part in manifest.partitions:
         expected_next: int | None = None
         total = 0

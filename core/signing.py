@@ -273,6 +273,19 @@ class PublicKeys:
         """Every key `owner` has (current and retired), oldest first."""
         return sorted((k for k, _ in self._keys.values() if k.owner == owner), key=lambda k: k.valid_from_ms)
 
+    def _verifies(self, kid: str, verifier: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+        seen = (kid, signature, message)
+        if seen in self._verified:
+            return True
+        try:
+            verifier.verify(signature, message)
+        except InvalidSignature:
+            return False
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified.add(seen)
+        return True
+
     def check(self, topic: str, key: bytes | None, value: bytes, headers: Headers | None, expected_owner: str,
               at_ms: int) -> SignatureCheck:
         """Whether this record, read from `topic`, was signed by a key of `expected_owner` valid at `at_ms`.
@@ -303,17 +316,7 @@ class PublicKeys:
             return _fail("unknown_key", f"key id {kid} is not in the public-keys file", kid)
         public, verifier = entry
         message = signed_message(topic, key, value)
-        seen: tuple[str, bytes, bytes] | None = (kid, signature, message)
-        if seen not in self._verified:
-            try:
-                verifier.verify(signature, message)
-            except InvalidSignature:
-                seen = None
-            else:
-                if len(self._verified) >= VERIFIED_CACHE_SIZE:
-                    self._verified.clear()
-                self._verified.add(seen)
-        if seen is None:
+        if not self._verifies(kid, verifier, signature, message):
             return _fail("bad_signature", f"the signature by key {kid} ({public.owner}) does not match this record"
                          f" on {topic}: altered, or signed for another topic or key", kid, public.owner)
         if public.owner != expected_owner:

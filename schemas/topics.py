@@ -96,6 +96,29 @@ class TopicNames:
         return f"{self.root}.notifications"
 
     @property
+    def verdicts(self) -> str:
+        """Internal, one partition, kept: the worker's verdict on every inbound record (docs/evidence.md §4)."""
+        return f"{self.root}.verdicts"
+
+    @property
+    def log(self) -> str:
+        """The transparency log's entries, one partition, kept forever, one writer (docs/evidence.md §5)."""
+        return f"{self.root}.log"
+
+    @property
+    def checkpoints(self) -> str:
+        """The log's signed checkpoints (C2SP notes), one partition, kept forever."""
+        return f"{self.root}.checkpoints"
+
+    def receipts(self, province: str) -> str:
+        """The hub-signed receipts of every record a province sent, readable by that province only."""
+        return f"{self.root}.receipts.{province}"
+
+    @property
+    def receipts_prefix(self) -> str:
+        return f"{self.root}.receipts."
+
+    @property
     def schemas(self) -> str:
         """Compacted: every writer schema ever used, keyed by fingerprint."""
         return f"{self.root}.schemas"

@@ -10,7 +10,7 @@ The local broker is secured as `make run`'s is (SCRAM-SHA-512, ACLs, deny by def
 process (and every subprocess it starts) logs in as the admin through CSHUB_PRINCIPAL / CSHUB_PASSWORD_FILE,
 so library code and `cshub` subcommands authenticate like any client. Raw test clients take their settings
 from the one factory: `kafka_python_config(kafka_bootstrap, client_id=...)`. tests/security logs in as each
-role instead.
+role instead. Signatures are not required in the test session unless a test asks for them (below).
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ from deploy.local.broker import SECURED_MARKER, LocalCluster
 from schemas.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The hub requires submission signatures by default (secure by default). Tests of everything else feed the worker
+# and the audit hand-made records, unsigned, as a deployment does while its provinces adopt signing; the tests of
+# signatures (tests/core/test_signature_decision.py, tests/connectors/test_audit_verify.py) turn it back on.
+os.environ.setdefault("CSHUB_REQUIRE_SIGNATURES", "false")
 TEST_BROKER_HOME = ROOT / ".cshub" / "test-broker"
 KAFKA_IMAGE = "apache/kafka:4.4.0"
 
