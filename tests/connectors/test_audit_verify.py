@@ -171,7 +171,11 @@ def _run_worker(hub: SignedHub, until: Any) -> str:
                     assert json.loads(resp.read())["status"] == "ok"
                 return log.read_text(errors="replace")
             time.sleep(1)
-        raise AssertionError(f"the worker did not finish in time: {log.read_text(errors='replace')[-3000:]}")
+        names = hub.names
+        counts = {t: len(_read(hub.bootstrap, t)) for t in (names.inbound("320000", "facility"),
+                                                             names.validated("facility"), names.rejected,
+                                                             names.national("facilities"))}
+        raise AssertionError(f"the worker did not finish in time: {counts}; {log.read_text(errors='replace')[-3000:]}")
     finally:
         proc.terminate()
         try:
@@ -239,15 +243,17 @@ def hub(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     assert result.complete and result.acknowledged > 0, result
     _send(kafka_bootstrap, _bad_records(names, folder, public))
     signed.accepted = result.acknowledged
-    inbound = {"topic": names.inbound("320000", "facility"), "partition": 0, "offset": result.acknowledged}
 
     def done() -> bool:
-        """Every bad record rejected, and the rows of Jiangsu and the nation reflect every signed one."""
-        if len(_read(kafka_bootstrap, names.rejected)) < len(BAD):
+        """Every record decided (validated or rejected), and the rows of Jiangsu and the nation reflect every
+        validated one (a row's `offsets` are those of the validated records it folds)."""
+        validated = len(_read(kafka_bootstrap, names.validated("facility")))
+        if validated + len(_read(kafka_bootstrap, names.rejected)) < result.acknowledged + len(BAD):
             return False
+        folded = {"topic": names.validated("facility"), "partition": 0, "offset": validated}
         for table in ("coverage", "facilities"):
             latest = {r.key: codec.decode(r.value).value for r in _read(kafka_bootstrap, names.national(table))}
-            if any(inbound not in (latest.get(k) or {}).get("offsets", []) for k in (b"320000", b"000000")):
+            if any(folded not in (latest.get(k) or {}).get("offsets", []) for k in (b"320000", b"000000")):
                 return False
         time.sleep(3)  # the last publish of the other tables (every 20 ms) and a deadline tick (every 1 s)
         return True
