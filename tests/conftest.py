@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -79,6 +80,7 @@ def kafka_bootstrap() -> Iterator[str]:
 def _secure(cluster: LocalCluster) -> None:
     """Every principal's password, user and ACLs (root `cshub`); this process and its children log in as the admin."""
     from connectors.security import apply_security
+    from connectors.signing_keys import default_public_keys, ensure_signing_keys, signers
     from schemas.credentials import PASSWORD_FILE_ENV, PRINCIPAL_ENV
     from schemas.principals import principals
 
@@ -90,6 +92,11 @@ def _secure(cluster: LocalCluster) -> None:
     apply_security(cluster.bootstrap, admin, cluster.secrets, everyone, TopicNames("cshub"), "cshub-worker")
     os.environ[PRINCIPAL_ENV] = admin.principal
     os.environ[PASSWORD_FILE_ENV] = str(cluster.secrets.path(admin.principal))
+    # every province's and the notary's signing key beside the passwords, and the public-keys file the
+    # subprocesses' workers and audits check against when a test requires signatures
+    public_keys = default_public_keys(cluster.secrets.folder)
+    ensure_signing_keys(cluster.secrets.folder, signers(everyone), public_keys, int(time.time() * 1000))
+    os.environ["CSHUB_PUBLIC_KEYS_FILE"] = str(public_keys)
 
 
 @contextmanager

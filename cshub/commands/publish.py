@@ -109,7 +109,7 @@ def _signing_key(settings: Settings, province: str) -> SigningKey | None:
     if settings.signing_key_file is None and not path.exists():
         print(f"warning: records not signed: no signing key at {path}. A hub that requires signatures (the"
               f" default) rejects them; ask the hub's administrator for province-{province}.key and name it with"
-              " CSHUB_SIGNING_KEY_FILE", file=sys.stderr)
+              " CSHUB_SIGNING_KEY_FILE", flush=True)
         return None
     return SigningKey.load(path)
 

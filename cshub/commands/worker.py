@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from connectors.admin import ensure_plan
 
     settings = settings_from(args)
-    check_public_keys(settings)
     ensure_plan(settings.kafka, settings.topic_plan().specs())
+    check_public_keys(settings)
     from streams.worker import run_worker
 
     print(f"cshub worker: broker {settings.kafka}, topics {settings.topic_root}.*, state {settings.data_dir}, "
