@@ -188,7 +188,7 @@ def main() -> int:
     print(load_line("before"), flush=True)
     print(busy_warning() or "the machine is quiet enough", flush=True)
     home = Path(tempfile.mkdtemp(prefix="cshub-audit-bench-"))
-    cluster = LocalCluster(home, base_port=free_port_pair(args.port, args.port + 18), heap="1g")
+    cluster = LocalCluster(home, base_port=free_port_pair(args.port, args.port + 18), heap="1g", secure=False)
     bootstrap = cluster.start()
     print(f"broker {bootstrap} (data in {home})", flush=True)
     names = TopicNames("auditbench")

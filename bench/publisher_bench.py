@@ -83,7 +83,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="cshub-pub-bench-"))
     csv_path = write_facility_csv(tmp / "facility.csv", facility_rows(PROVINCE, args.rows))
     xlsx_path = write_xlsx(tmp / "facility.xlsx", args.rows)
-    cluster = LocalCluster(tmp / "broker", base_port=free_port_pair(args.port, args.port + 18), heap="1g")
+    cluster = LocalCluster(tmp / "broker", base_port=free_port_pair(args.port, args.port + 18), heap="1g", secure=False)
     bootstrap = cluster.start()
     print(f"broker {bootstrap}; {args.rows:,} rows, CSV {csv_path.stat().st_size / 1e6:.1f} MB,"
           f" XLSX {xlsx_path.stat().st_size / 1e6:.1f} MB; medians of {args.repeat} runs", flush=True)

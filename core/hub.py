@@ -29,9 +29,11 @@ from core.config import HubConfig
 from core.contributions import Contribution, contribution
 from core.national import NATIONAL, Part, national_row
 from core.notify import Notification, notification, record_anomalies
-from core.obligations import ObligationRule, beijing_time
+from core.obligations import ObligationRule
 from core.rows import Offsets, Row, build_row
 from core.totals import ProvinceTotals
+from core.verdicts import ACCEPTED, DUPLICATE, SUPERSEDED
+from schemas.beijing import show_minute
 from schemas.topics import REPORT_TABLES
 
 __all__ = ["NATIONAL", "Hub", "received_key", "report_key"]
@@ -66,6 +68,8 @@ class Hub:
         self.totals: dict[str, ProvinceTotals] = {p: ProvinceTotals() for p in config.provinces}
         self.positions: Offsets = {}  # (topic, partition) -> next offset reflected
         self.dirty: set[str] = set(config.provinces)  # provinces whose rows may have changed
+        self.verdict = ACCEPTED  # what the last `apply_entry` made of its report (`core.verdicts`)
+        self.late = False  # whether that report was the first of its period, after the period's due time
 
     def apply(self, kind: str, record: dict[str, Any], ts_ms: int, topic: str, partition: int,
               offset: int) -> list[Notification]:
@@ -73,6 +77,8 @@ class Hub:
 
         `ts_ms` is the record's Kafka timestamp (ms): the arrival time the deadline ledger uses.
         Returns per-record notifications (anomalies, a period met late); usually [].
+        Afterwards `verdict` says whether the report was accepted (a new latest revision), a duplicate (its
+        revision was already applied) or superseded (a later one was), and `late` whether it met its period late.
         """
         new = None if record.get("withdrawn") else contribution(kind, record)
         return self.apply_entry(kind, record["province"], record["report_id"], int(record["revision"]),
@@ -92,16 +98,22 @@ class Hub:
         notes: list[Notification] = []
         rkey = (province, kind, period)
         earliest = self.received.get(rkey)
+        self.late = False
         if earliest is None or ts_ms < earliest:
             self.received[rkey] = ts_ms
             if self.writes is not None:
                 self.writes.append((received_key(*rkey), _dump([ts_ms, topic, partition, offset])))
             if earliest is None:
-                notes.extend(self._late(rkey, ts_ms))
+                late = self._late(rkey, ts_ms)
+                if late:
+                    self.late = True
+                    notes.extend(late)
         key = report_key(kind, province, report_id)
         old = self.entries.get(key)
         if old is not None and old[0] >= revision:
+            self.verdict = DUPLICATE if old[0] == revision else SUPERSEDED
             return notes  # duplicate or older revision: latest revision wins
+        self.verdict = ACCEPTED
         totals = self.totals.get(province)
         if totals is None:
             totals = self.totals[province] = ProvinceTotals()
@@ -126,8 +138,8 @@ class Hub:
             return []
         return [notification(
             "OBLIGATION_MET_LATE", province, f"{kind}:{period}",
-            f"{province} reported {kind} for {period} late: due {beijing_time(due)}, first report at "
-            f"{beijing_time(ts_ms)} (Beijing time)",
+            f"{province} reported {kind} for {period} late: due {show_minute(due)}, first report at "
+            f"{show_minute(ts_ms)} (Beijing time)",
             ts_ms, table="obligations", value=str(ts_ms), target=str(due), id_suffix="late")]
 
     def load(self, items: Iterable[tuple[str, bytes]]) -> None:

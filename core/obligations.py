@@ -70,12 +70,6 @@ def period_of(ms: int) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
-def beijing_time(ms: int) -> str:
-    """An instant as people here read it: Beijing time, 24-hour clock (2026-12-10 00:00)."""
-    d = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(CST)
-    return f"{d:%Y-%m-%d %H:%M}"
-
-
 def owed_periods(rule: ObligationRule, now_ms: int) -> list[str]:
     """Periods from the rule's first period up to the month before `now_ms` (a month is owed once over)."""
     current = period_of(now_ms)

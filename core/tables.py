@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from core.hub import NATIONAL, Hub
 from core.national import Part, national_row
 from core.notify import Notification, notification, row_changes
-from core.obligations import Status, beijing_time, ledger
+from core.obligations import Status, ledger
 from core.rows import Row, build_row, row_values
+from schemas.beijing import show_minute
 
 RowKey = tuple[str, str]  # (table, province)
 
@@ -84,6 +85,6 @@ def newly_missing(before: dict[tuple[str, str, str], Status] | None, after: dict
         due = hub.rules[kind].due_ms(period)
         out.append(notification(
             "OBLIGATION_MISSED", province, f"{kind}:{period}",
-            f"{province} has not reported {kind} for {period}; it was due by {beijing_time(due)} Beijing time", due,
+            f"{province} has not reported {kind} for {period}; it was due by {show_minute(due)} Beijing time", due,
             table="obligations", target=str(due), id_suffix="missed"))
     return out

@@ -32,3 +32,8 @@ def parse_ms(text: str) -> int:
 def show_ms(ms: int) -> str:
     """`2026-03-10 18:00:00 (+08:00)`: epoch ms as a person in China reads it."""
     return f"{dt.datetime.fromtimestamp(ms / 1000, BEIJING):%Y-%m-%d %H:%M:%S} (+08:00)"
+
+
+def show_minute(ms: int) -> str:
+    """`2026-03-10 18:00`: epoch ms in Beijing time to the minute, for messages and tables."""
+    return f"{dt.datetime.fromtimestamp(ms / 1000, BEIJING):%Y-%m-%d %H:%M}"

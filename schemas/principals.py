@@ -156,6 +156,7 @@ def grants(principal: Principal, names: TopicNames, app_id: str) -> list[Grant]:
         out += topic("prefixed", names.feedback_prefix, "WRITE")
         out += topic("literal", names.notifications, "WRITE")
         out += topic("literal", names.rejected, "WRITE")
+        out += topic("literal", names.verdicts, "WRITE")
         out += topic("literal", names.schemas, "WRITE")
         out += topic("prefixed", f"{app_id}-", "CREATE", "READ", "WRITE")  # measured: all Faust asks for
         # `cshub worker` checks the topic plan (partitions, compaction) before Faust starts: DescribeConfigs

@@ -92,13 +92,14 @@ class TopicNames:
         return f"{self.root}.validated-batches"
 
     @property
-    def notifications(self) -> str:
-        return f"{self.root}.notifications"
+    def verdicts(self) -> str:
+        """Internal, one partition, kept: the worker's verdict on every inbound record, in offset order per inbound
+        partition (docs/evidence.md §4); the log service's input."""
+        return f"{self.root}.verdicts"
 
     @property
-    def verdicts(self) -> str:
-        """Internal, one partition, kept: the worker's verdict on every inbound record (docs/evidence.md §4)."""
-        return f"{self.root}.verdicts"
+    def notifications(self) -> str:
+        return f"{self.root}.notifications"
 
     @property
     def log(self) -> str:
@@ -197,6 +198,7 @@ class TopicPlan:
         specs += [TopicSpec(names.validated(k), self.partitions, r, dict(KEPT), setting="partitions") for k in kinds]
         specs.append(TopicSpec(names.validated_batches, self.partitions, r, dict(DELETE), setting="partitions"))
         specs.append(TopicSpec(names.rejected, 1, r, dict(KEPT)))
+        specs.append(TopicSpec(names.verdicts, 1, r, dict(KEPT)))  # one partition: one total order for the log
         specs += [TopicSpec(names.national(t), 1, r, dict(COMPACTED)) for t in tables]
         specs.append(TopicSpec(names.national_parts, 1, r, dict(COMPACTED)))  # one partition: one national stage
         specs.append(TopicSpec(names.notifications, 1, r, dict(DELETE)))

@@ -30,6 +30,7 @@ from core import (
     part_key,
 )
 from core.obligations import ObligationRule
+from core.verdicts import REJECTED, encode_verdict, verdict_record
 from schemas import codec
 from schemas.topics import TopicNames
 from streams.records import Record
@@ -43,6 +44,9 @@ class FoldResult:
 
     writes: dict[int, list[tuple[bytes, bytes]]] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
+    verdicts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """(key, value) of `<root>.verdicts` records, one per entry, in entry order: sent, and acknowledged,
+    before the state writes (docs/exactness.md, invariant V)."""
 
 
 class Aggregator:
@@ -131,44 +135,60 @@ class Aggregator:
         return out
 
     def fold_entries(self, entries: list[list[Any]], now_s: float) -> FoldResult:
-        """Apply the entries of one or more envelopes (streams/ingress.py): the state writes they make
-        and the records to publish. No decoding here: validation reduced each report once.
+        """Apply the entries of one or more envelopes (streams/ingress.py): the state writes they make,
+        the verdict of each, and the records to publish. No decoding here: validation reduced each report once.
 
         Rows are recomputed when `publish_due`, not per batch: with a trickle of small batches,
         recomputing 31 provinces x 5 tables per batch cost more than the records themselves. The
         timer catches up when the stream goes idle.
 
-        An entry is [kind, province, report_id, revision, period, contribution | None, ts_ms,
-        validated topic, partition, offset]: the state write of a report goes to the state
-        partition of its validated record (co-partitioned), and only the last write of a key in the
-        batch is kept (each is a whole value, so the last one is the state).
+        An entry is laid out as `streams.validation.ENTRY_FIELDS`: the state write of a report goes to
+        the state partition of its validated record (co-partitioned), and only the last write of a key in
+        the batch is kept (each is a whole value, so the last one is the state). A rejected record's entry
+        (kind None) only gets its verdict.
         """
         hub = self.hub
         apply = hub.apply_entry
         result = FoldResult()
         coalesced: dict[int, dict[bytes, bytes]] = {}
         notes: list[dict[str, Any]] = []
+        verdicts = result.verdicts
         last_ms = self.last_ms
-        for kind, province, report_id, revision, period, new, ts_ms, topic, partition, offset in entries:
+        rejected = 0
+        for (kind, province, report_id, revision, period, new, ts_ms, topic, partition, offset,
+             source, source_partition, source_offset, sha256, key, kid) in entries:
+            if kind is None:  # rejected by validation: period holds the reason, new the message
+                verdicts.append((source.encode(), encode_verdict(verdict_record(
+                    source, source_partition, source_offset, ts_ms, sha256, key, kid, province,
+                    self._kind_of(source), report_id, revision, REJECTED, False, period, new))))
+                rejected += 1
+                continue
             found = apply(kind, province, report_id, revision, period, new, ts_ms, topic, partition, offset)
             if found:
                 notes += found
+            verdicts.append((source.encode(), encode_verdict(verdict_record(
+                source, source_partition, source_offset, ts_ms, sha256, key, kid, province, kind, report_id,
+                revision, hub.verdict, hub.late))))
             writes = hub.take_writes()
             if writes:
                 into = coalesced.get(partition)
                 if into is None:
                     into = coalesced[partition] = {}
-                for key, value in writes:
-                    into[key.encode()] = value
+                for wkey, value in writes:
+                    into[wkey.encode()] = value
             if ts_ms > last_ms:
                 last_ms = ts_ms
-        self.counts["applied"] += len(entries)
+        self.counts["applied"] += len(entries) - rejected
         self.last_ms = last_ms
         result.writes = {p: list(w.items()) for p, w in coalesced.items()}
         result.records = self.note_records(notes)
         if not self.needs_rebuild and self.publish_due(now_s):
             result.records += self.publish_rows(now_s)
         return result
+
+    def _kind_of(self, topic: str) -> str | None:
+        where = self.names.parse_inbound(topic)
+        return where[1] if where else None
 
     def publish_due(self, now_s: float) -> bool:
         """Rows are due every `publish_interval_s`, but publishing takes at most a fifth of the time:

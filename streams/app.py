@@ -51,6 +51,8 @@ ENVELOPES_PER_BATCH = 64  # one envelope holds up to batch_max reports: Faust's 
 ENVELOPE_WAIT_S = 0.005  # envelopes come already batched: wait little for more
 STREAM_BUFFER_ENVELOPES = 2 * ENVELOPES_PER_BATCH
 STALL_S = 10.0  # a held partition with unread data out of Faust's active set this long is put back
+INGRESS_FETCH_MAX_BYTES = 8 * 1024 * 1024  # what the ingress may hold fetched at once over 93 inbound partitions:
+# under a backlog aiokafka fills every partition up to max_partition_fetch_bytes (1 MiB): memory bounded, not lag-sized
 
 
 def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
@@ -164,6 +166,25 @@ def build_app(settings: WorkerSettings) -> Any:
             future = await p.send(topic, value, key=key, partition=partition, timestamp_ms=ts_ms)
             future.add_done_callback(on_sent)
 
+    async def send_acknowledged(topic: str, partition: int, items: list[tuple[bytes, bytes]]) -> None:
+        """Send (key, value) records to one partition as record batches and wait until the broker has them all."""
+        if not items:
+            return
+        p = producer()
+        futures = []
+        batch = p.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                futures.append(await p.send_batch(batch, topic, partition=partition))
+                batch = p.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        futures.append(await p.send_batch(batch, topic, partition=partition))
+        try:
+            await asyncio.gather(*futures)
+        except Exception as exc:
+            produce_failed(exc)
+            raise
+
     def recovered() -> bool:
         """Faust has recovered the tables of the current assignment (latched until the next rebalance).
 
@@ -249,7 +270,8 @@ def build_app(settings: WorkerSettings) -> Any:
             settings.kafka, client_id=f"{settings.app_id}-ingress", group_id=f"{settings.app_id}-ingress",
             group_instance_id=f"{settings.app_id}-ingress-{settings.instance_id}", enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=settings.batch_max, fetch_max_wait_ms=settings.fetch_wait_ms,
-            max_partition_fetch_bytes=1024 * 1024, partition_assignment_strategy=(RoundRobinPartitionAssignor,),
+            max_partition_fetch_bytes=1024 * 1024, fetch_max_bytes=INGRESS_FETCH_MAX_BYTES,
+            partition_assignment_strategy=(RoundRobinPartitionAssignor,),
             session_timeout_ms=int(settings.session_timeout_s * 1000), heartbeat_interval_ms=1000,
             metadata_max_age_ms=30_000))
         try:
@@ -274,6 +296,7 @@ def build_app(settings: WorkerSettings) -> Any:
                     for e in events:
                         seen[e.message.tp] = e.message.offset + 1
                     result = aggregator.fold_entries(entries, time.monotonic())
+                    await send_acknowledged(names.verdicts, 0, result.verdicts)  # invariant V: before the state
                     for partition, writes in result.writes.items():
                         await state.write(partition, writes)
                     await send_all(result.records)

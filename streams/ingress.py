@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from streams.validation import FoldEntry, Validator
+from streams.validation import Validator
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,15 @@ class Ingress:
         Validated records go out as one aiokafka record batch per (topic, partition): a batch's records
         get consecutive offsets from its base offset, which is how each entry learns its coordinates
         (and ~1 µs a record against ~10 for a `send` coroutine each). The rest (rejections, feedback,
-        schemas: rare) goes through `send`.
+        schemas: rare) goes through `send`. Every inbound record, accepted or rejected, has an entry in
+        the envelope of its province's partition, in inbound order: the aggregation writes the verdicts
+        in that order (docs/evidence.md §4).
         """
         producer = self.producer()
         futures: list[asyncio.Future] = []
-        open_batches: dict[tuple[str, int | None], tuple[Any, list[FoldEntry]]] = {}
-        sent_batches: list[tuple[asyncio.Future, list[FoldEntry]]] = []
+        open_batches: dict[tuple[str, int | None], tuple[Any, list[list[Any]]]] = {}
+        sent_batches: list[tuple[asyncio.Future, list[list[Any]]]] = []
+        envelopes: dict[int, list[list[Any]]] = defaultdict(list)
         for records in batches.values():
             for rec in records:
                 routed = self.validator.route(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp,
@@ -129,21 +132,23 @@ class Ingress:
                         sent_batches.append((await producer.send_batch(batch, topic, partition=partition), entries))
                         batch, entries = producer.create_batch(), []
                         batch.append(key=key, value=value, timestamp=rec.timestamp)
-                    entries.append(routed.accepted)
+                    entry = routed.accepted.entry()
+                    entries.append(entry)
+                    envelopes[routed.partition].append(entry)
                     open_batches[where] = (batch, entries)
+                elif routed.rejected is not None:
+                    envelopes[routed.partition].append(routed.rejected)
                 for topic, key, value, partition in others:
                     futures.append(await producer.send(topic, value, key=key, partition=partition,
                                                        timestamp_ms=rec.timestamp))
             self.counts["records"] += len(records)
-        envelopes: dict[int, list[list[Any]]] = defaultdict(list)
         try:
             for (topic, partition), (batch, entries) in open_batches.items():
                 sent_batches.append((await producer.send_batch(batch, topic, partition=partition), entries))
             for future, entries in sent_batches:
                 md = await future
-                into = envelopes[md.partition]
-                for i, entry in enumerate(entries):
-                    into.append(entry.entry(md.topic, md.partition, md.offset + i))
+                for i, entry in enumerate(entries):  # the validated record's coordinates (ENTRY_FIELDS 7-9)
+                    entry[7], entry[8], entry[9] = md.topic, md.partition, md.offset + i
             for partition, items in envelopes.items():
                 futures.append(await producer.send(self.envelope_topic, encode_envelope(items), partition=partition))
             await asyncio.gather(*futures)

@@ -16,6 +16,7 @@ from core.contributions import Contribution, contribution
 from core.notify import BurstDetector
 from core.signing import Headers, SignatureChecker
 from core.validation import Rejected, Source, decide
+from core.verdicts import key_text, kid_of, value_sha256
 from schemas import codec
 from schemas.topics import TopicNames
 from streams.records import Record
@@ -33,8 +34,25 @@ def partition_of_provinces(provinces: list[str], partitions: int) -> dict[str, i
 
 
 @dataclass(frozen=True, slots=True)
+class Received:
+    """What the verdict of any inbound record repeats about it (docs/evidence.md §4)."""
+
+    topic: str
+    partition: int
+    offset: int
+    sha256: str
+    key: str | None
+    kid: str | None
+
+    @classmethod
+    def of(cls, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+           headers: Any) -> Received:
+        return cls(topic, partition, offset, value_sha256(value), key_text(key), kid_of(headers))
+
+
+@dataclass(frozen=True, slots=True)
 class FoldEntry:
-    """An accepted report reduced to what the fold needs (`core.Hub.apply_entry`)."""
+    """An accepted report reduced to what the fold needs (`core.Hub.apply_entry`), and where it came from."""
 
     kind: str
     province: str
@@ -43,19 +61,42 @@ class FoldEntry:
     period: str
     contribution: Contribution | None  # None: a withdrawal
     ts_ms: int
+    received: Received
 
-    def entry(self, topic: str, partition: int, offset: int) -> list[Any]:
-        """The envelope entry, with the coordinates of the report's validated record."""
+    def entry(self) -> list[Any]:
+        """The envelope entry; slots 7-9 (the report's validated record: topic, partition, offset) are filled
+        in once that record is acknowledged. Layout: `ENTRY_FIELDS`."""
+        r = self.received
         return [self.kind, self.province, self.report_id, self.revision, self.period, self.contribution,
-                self.ts_ms, topic, partition, offset]
+                self.ts_ms, None, None, None, r.topic, r.partition, r.offset, r.sha256, r.key, r.kid]
+
+
+ENTRY_FIELDS = ("kind", "province", "report_id", "revision", "period", "contribution", "ts_ms",
+                "validated_topic", "validated_partition", "validated_offset",
+                "topic", "partition", "offset", "value_sha256", "key", "kid")
+"""An envelope entry, position by position. A rejected record's entry (`rejected_entry`) has kind None,
+its reason in the period slot and its message in the contribution slot, and no validated record."""
+
+
+def rejected_entry(province: str | None, report_id: str | None, reason: str, message: str, ts_ms: int,
+                   received: Received) -> list[Any]:
+    """The envelope entry of a rejected record: the aggregation writes its verdict in inbound order."""
+    r = received
+    return [None, province, report_id, None, reason, message, ts_ms, None, None, None, r.topic, r.partition,
+            r.offset, r.sha256, r.key, r.kid]
 
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """What one inbound record becomes: records to send, and the accepted report (None if rejected)."""
+    """What one inbound record becomes: records to send, and its envelope entry with the envelope partition.
+
+    `accepted` is the accepted report (None if rejected); `rejected` the entry of a rejected one.
+    """
 
     records: list[Record]
+    partition: int
     accepted: FoldEntry | None = None
+    rejected: list[Any] | None = None
 
 
 class Validator:
@@ -73,40 +114,41 @@ class Validator:
         self.counts: collections.Counter[str] = collections.Counter()
 
     def route(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-              ts_ms: int, headers: Headers | None = None) -> Routed:
+              ts_ms: int, headers: Headers | None = ()) -> Routed:
         """The records to send for one inbound record (an accepted one's validated record comes last).
 
         The decision is `core.decide`, the very one the auditor's replay makes.
         """
         data = value or b""
+        received = Received.of(topic, partition, offset, key, value, headers)
         decision = decide(Source(topic, partition, offset, key, ts_ms), data, self.names, self.province_set,
                           headers, self.keys)
         if isinstance(decision, Rejected):
             if decision.unexpected:
                 log.error("unexpected error validating %s[%d]@%d: %s", topic, partition, offset, decision.message)
-            return self._reject(data, topic, partition, offset, key, decision.reason, decision.message,
-                                decision.province, ts_ms, decision.report_id)
+            return self._reject(data, received, key, decision.reason, decision.message, decision.province, ts_ms,
+                                decision.report_id)
         rec, kind, province = decision.record, decision.kind, decision.province
         try:
             entry = FoldEntry(kind, province, rec["report_id"], int(rec["revision"]), rec["period"],
-                              None if rec.get("withdrawn") else contribution(kind, rec), ts_ms)
+                              None if rec.get("withdrawn") else contribution(kind, rec), ts_ms, received)
         except Exception as exc:  # process boundary: no input may stop the worker; the record goes to rejected
             log.exception("unexpected error reducing %s[%d]@%d", topic, partition, offset)
-            return self._reject(data, topic, partition, offset, key, "internal_error", repr(exc), province, ts_ms,
-                                None)
+            return self._reject(data, received, key, "internal_error", repr(exc), province, ts_ms, None)
         self.counts["validated"] += 1
         out: list[Record] = []
         fingerprint = decision.decoded.fingerprint
         if fingerprint not in self.seen_schemas:
             self.seen_schemas.add(fingerprint)
             out.append((self.names.schemas, fingerprint, codec.schema_json(fingerprint).encode(), 0))
-        out.append((self.names.validated(kind), f"{province}|{rec['report_id']}".encode(), bytes(data),
-                    self.partition_of[province]))
-        return Routed(out, entry)
+        into = self.partition_of[province]
+        out.append((self.names.validated(kind), f"{province}|{rec['report_id']}".encode(), bytes(data), into))
+        return Routed(out, into, entry)
 
-    def _reject(self, data: bytes, topic: str, partition: int, offset: int, key: bytes | None, reason: str,
-                message: str, province: str | None, ts_ms: int, report_id: str | None) -> Routed:
+    def _reject(self, data: bytes, received: Received, key: bytes | None, reason: str, message: str,
+                province: str | None, ts_ms: int, report_id: str | None) -> Routed:
         self.counts["rejected"] += 1
+        topic, partition, offset = received.topic, received.partition, received.offset
         rec = rejection(data, topic, partition, offset, key, reason, message, province, ts_ms)
         out: list[Record] = [
             (self.names.rejected, f"{topic}@{offset}".encode(), codec.encode("cshub.Rejection", rec), None)]
@@ -118,6 +160,10 @@ class Validator:
             if burst is not None:
                 out.append((self.names.notifications, province.encode(), codec.encode("cshub.Notification", burst),
                             None))
-        return Routed(out)
+        # The verdict goes through the aggregation, in inbound order with the accepted ones: the envelope
+        # partition of the topic's province (every inbound topic the ingress reads is a known province's).
+        where = self.names.parse_inbound(topic)
+        into = self.partition_of.get(where[0], 0) if where else 0
+        return Routed(out, into, rejected=rejected_entry(province, report_id, reason, message, ts_ms, received))
 
 

@@ -30,7 +30,7 @@ from connectors.gateway.reader import TableReader
 from connectors.gateway.snapshot import Change, Snapshot, jsonable
 from core import REPORT_TABLES, HubConfig, obligation_rules
 from schemas import reference
-from schemas.beijing import parse_ms, show_ms
+from schemas.beijing import parse_ms, show_minute
 from schemas.kafka_config import Target
 from schemas.topics import NATIONAL_CODE, TABLES, TopicNames
 
@@ -83,7 +83,7 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _beijing(ms: int) -> str:
-    return show_ms(ms)[:16]
+    return show_minute(ms)
 
 
 def _moment(text: str) -> int:

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from cshub.options import add_settings, settings_from
-from schemas.beijing import parse_ms, show_ms
+from schemas.beijing import parse_ms, show_minute, show_ms
 from schemas.errors import CshubError
 
 
@@ -175,7 +175,7 @@ def _explain(args: argparse.Namespace, names, target, public_keys: str | None = 
 
 
 def _beijing(ms: int) -> str:
-    return show_ms(ms)[:16]  # 2026-03-10 18:00
+    return show_minute(ms)
 
 
 def _verify(args: argparse.Namespace, settings, started: float) -> int:

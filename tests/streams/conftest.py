@@ -130,11 +130,15 @@ def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes]]) -> l
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Any]:
     """Every record of a topic from the beginning to its current end."""
+    return read_topics(bootstrap, [topic], timeout_s)
+
+
+def read_topics(bootstrap: str, topics: list[str], timeout_s: float = 20) -> list[Any]:
+    """Every record of these topics from the beginning to their current ends, through one consumer."""
     consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"),
-                             enable_auto_commit=False, consumer_timeout_ms=2000)
+                             enable_auto_commit=False, consumer_timeout_ms=2000, max_poll_records=10_000)
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         if not tps:
             return []
         consumer.assign(tps)
@@ -143,7 +147,7 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Any]:
         out: list[Any] = []
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500, max_records=10_000).values():
+            for batch in consumer.poll(timeout_ms=500).values():
                 out.extend(batch)
         return out
     finally:

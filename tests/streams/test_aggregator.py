@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core import NATIONAL, REPORT_TABLES, Hub, HubConfig, encode_row, row_values
+from core.verdicts import decode_verdict
 from schemas import codec
 from schemas.topics import TopicNames
 from streams.aggregation import Aggregator
@@ -24,23 +25,36 @@ def test_batches_through_validator_and_aggregator_give_the_replayed_rows() -> No
     replay = Hub(CONFIG)
     entries: list[list] = []
     offsets: dict[tuple[str, int], int] = {}
+    expected_verdicts: list[tuple[str, int, str]] = []
     for i, (kind, rec) in enumerate(records):
         data = codec.encode({"facility": "cshub.FacilityReport", "funding": "cshub.FundingReport",
                              "policy": "cshub.PolicyReport"}[kind], rec)
-        routed = validator.route(names.inbound(rec["province"], kind), 0, i, None, data, 1_000 + i)
+        if i % 50 == 7:
+            data = data[:-3]  # a truncated record: rejected, and its verdict comes in order with the others
+        inbound = names.inbound(rec["province"], kind)
+        routed = validator.route(inbound, 0, i, rec["report_id"].encode(), data, 1_000 + i,
+                                 [("cshub-kid", b"00112233aabbccdd")])
+        if routed.rejected is not None:
+            entries.append(routed.rejected)
+            expected_verdicts.append((inbound, i, "rejected"))
         for topic, _key, value, partition in routed.records:
             if topic.startswith(names.validated("")[:-1]):
                 offset = offsets.get((topic, partition), 0)
                 offsets[(topic, partition)] = offset + 1
                 assert routed.accepted is not None
-                entries.append(routed.accepted.entry(topic, partition, offset))
+                entry = routed.accepted.entry()
+                entry[7:10] = [topic, partition, offset]
+                entries.append(entry)
                 replay.apply(kind, codec.decode(value).value, 1_000 + i, topic, partition, offset)
+                expected_verdicts.append((inbound, i, replay.verdict))
     published: dict = {}
     out = list(initial)
     state: dict[int, dict[bytes, bytes]] = {}
+    verdicts: list[dict] = []
     for start in range(0, len(entries), 97):
         result = aggregator.fold_entries(entries[start:start + 97], start)
         out += result.records
+        verdicts += [decode_verdict(value) for _key, value in result.verdicts]
         for partition, writes in result.writes.items():
             state.setdefault(partition, {}).update(writes)
     province_partition = validator.partition_of
@@ -69,7 +83,13 @@ def test_batches_through_validator_and_aggregator_give_the_replayed_rows() -> No
     restarted = NationalStage(CONFIG, names, aggregator.note_records)
     again = {(t.rsplit(".", 1)[1], k.decode()): v for t, k, v, _p in restarted.rebuild(list(stored.items()))}
     assert again == {k: encode_row(k[0], v) for k, v in national.items()}
-    assert validator.counts["validated"] == len(records)
+    assert validator.counts["validated"] + validator.counts["rejected"] == len(records)
+    # one verdict per inbound record, in inbound order, the same as the replay's fold decides
+    assert [(v["topic"], v["offset"], v["verdict"]) for v in verdicts] == expected_verdicts
+    assert {v["verdict"] for v in verdicts} == {"accepted", "duplicate", "superseded", "rejected"}
+    truncated = next(v for v in verdicts if v["verdict"] == "rejected")
+    assert truncated["reason"] == "truncated" and truncated["message"] and truncated["kid"] == "00112233aabbccdd"
+    assert all(len(v["value_sha256"]) == 64 and v["key"] for v in verdicts)
 
 
 def test_a_worker_publishes_only_the_provinces_of_its_partitions() -> None:

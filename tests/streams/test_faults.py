@@ -36,6 +36,7 @@ from conftest import ROOT
 from kafka import KafkaProducer
 from test_worker import ITEMS, PROVINCES, encode_stream, wait_for_tables
 from truth import expected
+from verdicts import assert_verdicts_match_replay
 
 from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames
@@ -182,6 +183,7 @@ def test_frequent_sigkills_then_an_empty_data_folder(kafka_bootstrap: str, uniqu
     wait_for_tables(kafka_bootstrap, names, truth, [worker], timeout_s=120)
     log("tables exact after rebuilding from the changelog")
     audit_agrees(kafka_bootstrap, names)
+    log(f"verdicts as the replay decides: {assert_verdicts_match_replay(kafka_bootstrap, names)}")
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -217,6 +219,7 @@ def test_a_sigkill_while_recovering(kafka_bootstrap: str, unique_name, worker_fa
     feeder.join()
     wait_for_tables(kafka_bootstrap, names, truth, [worker], timeout_s=180)
     audit_agrees(kafka_bootstrap, names)
+    assert_verdicts_match_replay(kafka_bootstrap, names)
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -243,6 +246,7 @@ def test_a_second_worker_joins_and_leaves_mid_stream(kafka_bootstrap: str, uniqu
         second.start()
     wait_for_tables(kafka_bootstrap, names, truth, [first, second], timeout_s=180)
     audit_agrees(kafka_bootstrap, names)
+    assert_verdicts_match_replay(kafka_bootstrap, names)
     assert moves >= 4
 
 
@@ -280,6 +284,7 @@ def test_a_produce_failure_stops_the_worker_and_its_restart_is_exact(kafka_boots
         worker.wait_ready(120)
         wait_for_tables(kafka_bootstrap, names, truth, [worker], timeout_s=180)
         audit_agrees(kafka_bootstrap, names)
+        assert_verdicts_match_replay(kafka_bootstrap, names)
     finally:
         admin.close()
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from conftest import produce, read_all, read_table
 from truth import NATIONAL, expected, published_values
+from verdicts import assert_verdicts_match_replay
 
 from core import SCHEMA_OF_KIND
 from schemas import codec, reference, samples
@@ -164,3 +165,6 @@ def test_bad_input_is_rejected_with_its_reason_and_the_rest_counted(kafka_bootst
     health = worker.get("/health")
     assert health["rejected"] == len(want)
     assert health["validated"] == len(good)
+    counts = assert_verdicts_match_replay(kafka_bootstrap, names)
+    assert counts["rejected"] == len(want) and counts["duplicate"] > 0 and counts["superseded"] > 0, counts
+
