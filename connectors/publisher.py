@@ -70,6 +70,8 @@ class PublishResult:
     rejected: list[RowProblem] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     error: str | None = None
+    coordinates: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    """Where each acknowledged row landed: (topic, partition, offset), to wait for its receipt."""
 
     @property
     def acknowledged(self) -> int:
@@ -250,6 +252,9 @@ class _Batches:
         with self.lock:
             if error is None:
                 self.result.acknowledged_rows.update(rows)
+                meta = answer.result()  # the batch's base offset: its rows follow in order
+                for i, row in enumerate(rows):
+                    self.result.coordinates[row] = (meta.topic, meta.partition, meta.offset + i)
                 return
             why = error if isinstance(error, str) else _why(error)
             for row in rows:
@@ -302,9 +307,10 @@ class _Records:
         future.add_errback(self._failed(row))
 
     def _ok(self, row: int) -> Callable[[Any], None]:
-        def done(_metadata: Any) -> None:
+        def done(metadata: Any) -> None:
             with self.lock:
                 self.result.acknowledged_rows.add(row)
+                self.result.coordinates[row] = (metadata.topic, metadata.partition, metadata.offset)
         return done
 
     def _failed(self, row: int) -> Callable[[Exception], None]:

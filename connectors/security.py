@@ -42,7 +42,8 @@ from schemas.topics import TopicNames
 
 SCRAM_ITERATIONS = 8192
 PROPAGATION_TIMEOUT_S = 30.0
-_RESOURCE = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP}
+_RESOURCE = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP,
+             "transactional_id": ResourceType.TRANSACTIONAL_ID}
 _PATTERN = {"literal": ACLResourcePatternType.LITERAL, "prefixed": ACLResourcePatternType.PREFIXED}
 
 

@@ -14,7 +14,8 @@ the entries also form a hash chain, so a single entry shows where it belongs wit
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -23,8 +24,8 @@ from core.merkle import HASH_SIZE, CompactState, leaf_hash
 from schemas.errors import CshubError
 
 __all__ = ["FIRST_PREV", "VERDICTS", "InboundEntry", "LogEntry", "LogFormatError", "NationalEntry", "Verdict",
-           "decode_entry", "decode_positions", "decode_tree_state", "encode_entry", "encode_positions",
-           "encode_tree_state", "entry_leaf", "entry_of_national_row", "entry_of_verdict",
+           "chain_problems", "decode_entry", "decode_positions", "decode_tree_state", "encode_entry",
+           "encode_positions", "encode_tree_state", "entry_leaf", "entry_of_national_row", "entry_of_verdict",
            "parse_verdict"]
 
 FORMAT_VERSION = 1
@@ -61,45 +62,51 @@ class Verdict:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InboundEntry:
-    """The log entry of one inbound record: its coordinate, what it was, and the worker's verdict."""
+    """The log entry of one inbound record: its coordinate, what it was, and the worker's verdict.
+
+    Fields are declared in code-point order, so orjson's native dataclass output is already the canonical form.
+    """
 
     index: int
-    prev: str
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    value_sha256: str
     key: str | None
     kid: str | None
-    province: str | None
     kind: str | None
+    late: bool
+    message: str
+    offset: int
+    partition: int
+    prev: str
+    province: str | None
+    reason: str
     report_id: str | None
     revision: int | None
-    verdict: VerdictName
-    late: bool
-    reason: str
-    message: str
+    timestamp_ms: int
+    topic: str
     type: Literal["inbound"] = "inbound"
     v: int = FORMAT_VERSION
+    value_sha256: str
+    verdict: VerdictName
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NationalEntry:
-    """The log entry of one record of a national table topic: which row the hub published, by its hash."""
+    """The log entry of one record of a national table topic: which row the hub published, by its hash.
+
+    Fields in code-point order (see `InboundEntry`).
+    """
 
     index: int
-    prev: str
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
     key: str | None
-    value_sha256: str
+    offset: int
+    partition: int
+    prev: str
+    timestamp_ms: int
+    topic: str
     type: Literal["national"] = "national"
     v: int = FORMAT_VERSION
+    value_sha256: str
 
 
 LogEntry = InboundEntry | NationalEntry
@@ -115,14 +122,9 @@ _NATIONAL_FIELDS = {**_COMMON, "topic": _STR, "partition": _INT, "offset": _INT,
                     "key": _OPT_STR, "value_sha256": _STR}
 
 
-def _typed(value: object, kind: str) -> bool:
-    if value is None:
-        return kind.endswith("|null")
-    if kind.startswith("int"):
-        return type(value) is int
-    if kind == _BOOL:
-        return type(value) is bool
-    return isinstance(value, str)
+_ALLOWED: dict[str, tuple[type, ...]] = {_STR: (str,), _OPT_STR: (str, type(None)), _INT: (int,),
+                                         _OPT_INT: (int, type(None)), _BOOL: (bool,)}
+"""The exact Python types JSON values of each kind decode to (`type(x) in ...`: True is not an int here)."""
 
 
 def _check_fields(obj: object, spec: dict[str, str], what: str, advice: str) -> dict[str, Any]:
@@ -133,7 +135,7 @@ def _check_fields(obj: object, spec: dict[str, str], what: str, advice: str) -> 
     if missing or extra:
         raise LogFormatError(f"{what} lacks fields {missing} / has unknown fields {extra}", advice)
     for name, kind in spec.items():
-        if not _typed(obj[name], kind):
+        if type(obj[name]) not in _ALLOWED[kind]:
             raise LogFormatError(f"{what}: field {name} is {obj[name]!r}, not {kind}", advice)
     return obj
 
@@ -160,9 +162,12 @@ def parse_verdict(raw: bytes, where: str = "a verdict") -> Verdict:
     return Verdict(**body)
 
 
+_VERDICT_NAMES = tuple(_VERDICT_FIELDS)
+
+
 def entry_of_verdict(verdict: Verdict, index: int, prev: str) -> InboundEntry:
     """The log entry at `index` (after the entry whose leaf hash is `prev`, hex) for this verdict."""
-    return InboundEntry(index=index, prev=prev, **asdict(verdict))
+    return InboundEntry(index=index, prev=prev, **{n: getattr(verdict, n) for n in _VERDICT_NAMES})
 
 
 def entry_of_national_row(topic: str, partition: int, offset: int, timestamp_ms: int, key: bytes | None,
@@ -174,13 +179,9 @@ def entry_of_national_row(topic: str, partition: int, offset: int, timestamp_ms:
                          timestamp_ms=timestamp_ms, key=text, value_sha256=value_sha256)
 
 
-def _as_dict(entry: LogEntry) -> dict[str, Any]:
-    return {f.name: getattr(entry, f.name) for f in fields(entry)}
-
-
 def encode_entry(entry: LogEntry) -> bytes:
     """The canonical bytes of an entry: what the log topic stores and the Merkle leaf hashes."""
-    return orjson.dumps(_as_dict(entry), option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(entry)  # a dataclass: its fields in declaration order, which is code-point order
 
 
 def decode_entry(raw: bytes, where: str = "a log entry") -> LogEntry:
@@ -252,3 +253,23 @@ def decode_positions(raw: bytes, where: str = "positions") -> dict[tuple[str, in
     except (orjson.JSONDecodeError, ValueError, AttributeError) as exc:
         raise LogFormatError(f"{where} is not a JSON object of topic|partition -> offset: {exc}", _ADVICE) from None
     return out
+
+
+def chain_problems(raw_entries: Iterable[bytes], where: str = "the log") -> list[str]:
+    """What is wrong with a log's entries in order: not decodable, an index out of sequence, a `prev` that is not
+    the leaf hash of the entry before. [] for a well-formed log (the tree itself is checked against the
+    checkpoints with `core.checkpoint.check_against_log`)."""
+    problems: list[str] = []
+    prev = FIRST_PREV
+    for position, raw in enumerate(raw_entries):
+        try:
+            entry = decode_entry(raw, f"entry {position} of {where}")
+        except LogFormatError as exc:
+            problems.append(str(exc))
+        else:
+            if entry.index != position:
+                problems.append(f"entry {position} of {where} says it is entry {entry.index}")
+            if entry.prev != prev:
+                problems.append(f"entry {position} of {where}: prev is not the leaf hash of entry {position - 1}")
+        prev = entry_leaf(raw)
+    return problems

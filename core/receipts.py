@@ -28,7 +28,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from core.log_entries import InboundEntry, LogFormatError, decode_entry, encode_entry
+from core.log_entries import InboundEntry, LogFormatError, decode_entry
 from core.merkle import HASH_SIZE
 from core.signing import (
     ALG_ED25519,
@@ -44,7 +44,8 @@ from schemas.beijing import show_ms
 from schemas.errors import CshubError
 
 __all__ = ["NOTARY_OWNER", "RECEIPTS_DOMAIN", "RECEIPTS_FORMAT", "ReceiptBatch", "ReceiptError", "ReceiptReason",
-           "encode_receipts", "open_receipts", "receipts_message", "sign_receipts"]
+           "encode_receipts", "open_receipts", "read_receipts", "receipts_message", "receipts_of",
+           "sign_receipts"]
 
 RECEIPTS_FORMAT = "cshub-receipts-v1"
 RECEIPTS_DOMAIN = b"cshub-receipts-v1\x00"
@@ -93,7 +94,7 @@ def encode_receipts(batch: ReceiptBatch) -> bytes:
     body: dict[str, Any] = {
         "format": RECEIPTS_FORMAT, "log": batch.log, "province": batch.province, "issued_ms": batch.issued_ms,
         "tree_size": batch.tree_size, "root": batch.root.hex(),
-        "receipts": [orjson.Fragment(encode_entry(e)) for e in batch.receipts]}
+        "receipts": list(batch.receipts)}  # dataclasses: orjson writes each as its canonical entry
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
@@ -144,14 +145,9 @@ def _check_signature(topic: str, value: bytes, headers: Headers | None, keys: Pu
     return kid
 
 
-def open_receipts(topic: str, value: bytes, headers: Headers | None, keys: PublicKeys, province: str,
-                  owner: str = NOTARY_OWNER) -> ReceiptBatch:
-    """The batch in one record of `province`'s receipts topic, after checking the hub's signature on it.
-
-    Raises `ReceiptError` (with `reason`) when it is unsigned, signed by an unknown key or another owner, altered,
-    copied from another topic, signed with a key not valid at its `issued_ms`, malformed, or for another province.
-    """
-    kid = _check_signature(topic, value, headers, keys, owner)
+def read_receipts(topic: str, value: bytes, province: str, kid: str = "") -> ReceiptBatch:
+    """The batch in one record of `province`'s receipts topic, WITHOUT checking its signature (`open_receipts`
+    does); raises ReceiptError (`malformed_receipts`, `wrong_province`) when it is not a well-formed batch."""
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -173,17 +169,29 @@ def open_receipts(topic: str, value: bytes, headers: Headers | None, keys: Publi
            for e in entries):
         raise ReceiptError("malformed_receipts", f"a receipt batch on {topic} lists an entry that is not an inbound"
                            f" record of {province} below its tree size")
+    return ReceiptBatch(obj["log"], province, obj["issued_ms"], obj["tree_size"], root,
+                        entries, kid)  # type: ignore[arg-type]  # checked: every entry is an InboundEntry
+
+
+def open_receipts(topic: str, value: bytes, headers: Headers | None, keys: PublicKeys, province: str,
+                  owner: str = NOTARY_OWNER) -> ReceiptBatch:
+    """The batch in one record of `province`'s receipts topic, after checking the hub's signature on it.
+
+    Raises `ReceiptError` (with `reason`) when it is unsigned, signed by an unknown key or another owner, altered,
+    copied from another topic, signed with a key not valid at its `issued_ms`, malformed, or for another province.
+    """
+    kid = _check_signature(topic, value, headers, keys, owner)
+    batch = read_receipts(topic, value, province, kid)
     public = keys.get(kid)
-    assert public is not None
-    issued = obj["issued_ms"]
+    assert public is not None  # _check_signature found it
+    issued = batch.issued_ms
     if issued < public.valid_from_ms:
         raise ReceiptError("key_not_yet_valid", f"hub key {kid} is valid from {show_ms(public.valid_from_ms)}; the"
                            f" batch says it was signed at {show_ms(issued)}")
     if public.valid_until_ms is not None and issued >= public.valid_until_ms:
         raise ReceiptError("expired_key", f"hub key {kid} expired at {show_ms(public.valid_until_ms)}; the batch"
                            f" says it was signed at {show_ms(issued)}")
-    return ReceiptBatch(obj["log"], province, issued, obj["tree_size"], root,
-                        entries, kid)  # type: ignore[arg-type]  # checked: every entry is an InboundEntry
+    return batch
 
 
 def receipts_of(batches: Iterable[ReceiptBatch]) -> list[InboundEntry]:

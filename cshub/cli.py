@@ -10,7 +10,7 @@ Exit codes (every subcommand):
   2    could not run: bad input, a bad setting, the broker unreachable, topics that differ from the plan
        (any `CshubError`; one line says what and what to do) or a usage error (argparse)
   3    publish: the broker stopped answering mid-file (the acknowledged rows are listed);
-       broker status: not every node is running
+       broker status: not every node is running; notary: another notary took over (one writer)
   70   an unexpected error (a bug): one line, and the traceback in a file it names
   77   refused by the broker: a wrong password or unknown user, or an operation the principal's role does not
        allow (one line says who, what and what to do; `cshub security list` shows each role's rights)
@@ -38,8 +38,10 @@ COMMANDS: dict[str, str] = {
     "broker": "the local Apache Kafka broker (start | stop | status)",
     "topics": "the hub's topics: create them (idempotent), or list the broker's against the plan",
     "worker": "the faust-streaming worker: validation, national tables, notifications, web views",
+    "notary": "the transparency log, its signed checkpoints and the provinces' signed receipts",
     "publish": "publish a province's reports from CSV, JSON Lines or Excel",
     "subscribe": "read national tables and notifications (ministries)",
+    "feedback": "a province's receipts: the hub's signed verdict on every record it sent (--verify, --follow)",
     "audit": "replay the input topics and check the published tables (auditors)",
     "demo": "a seeded, realistic feed of the 31 provinces reporting month by month",
     "security": "the hub's identities: passwords, SCRAM users and ACLs (init | apply | add-province | rotate | revoke)",

@@ -20,6 +20,7 @@ CLUSTER = "cshub"
 KAFKA_NAMESPACE = "kafka"
 HUB_NAMESPACE = "cshub"
 _PATTERN = {"literal": "literal", "prefixed": "prefix"}
+_RESOURCE = {"transactional_id": "transactionalId"}  # Strimzi's spelling; topic and group are the same
 _OPERATION = {"READ": "Read", "WRITE": "Write", "CREATE": "Create", "DESCRIBE": "Describe",
               "DESCRIBE_CONFIGS": "DescribeConfigs", "ALTER_CONFIGS": "AlterConfigs"}
 
@@ -29,7 +30,7 @@ def _acls(found: list[Grant]) -> list[dict[str, Any]]:
     by_resource: dict[tuple[str, str, str], list[str]] = {}
     for g in found:
         by_resource.setdefault((g.resource, g.name, g.pattern), []).append(_OPERATION[g.operation])
-    return [{"resource": {"type": resource, "name": name, "patternType": _PATTERN[pattern]},
+    return [{"resource": {"type": _RESOURCE.get(resource, resource), "name": name, "patternType": _PATTERN[pattern]},
              "operations": sorted(ops), "host": "*"}
             for (resource, name, pattern), ops in sorted(by_resource.items())]
 

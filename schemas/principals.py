@@ -29,15 +29,16 @@ PRINCIPALS_ENV = "CSHUB_PRINCIPALS_FILE"
 PROVINCE_TEMPLATE = "province-{code}"
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
-Role = Literal["province", "worker", "ministry", "gateway", "auditor", "admin", "broker", "controller"]
-ROLES: tuple[Role, ...] = ("province", "worker", "ministry", "gateway", "auditor", "admin", "broker", "controller")
+Role = Literal["province", "worker", "notary", "ministry", "gateway", "auditor", "admin", "broker", "controller"]
+ROLES: tuple[Role, ...] = ("province", "worker", "notary", "ministry", "gateway", "auditor", "admin", "broker",
+                           "controller")
 SUPER_ROLES: frozenset[Role] = frozenset({"admin", "broker", "controller"})
 """Super users of the broker: they bypass ACLs. Only the admin is a person's (or a job's) identity."""
 BOOTSTRAP_ROLES: frozenset[Role] = frozenset({"admin", "broker"})
 """SCRAM users written into the KRaft storage at format time; everyone else is added by the admin after start."""
 
 Operation = Literal["READ", "WRITE", "CREATE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"]
-ResourceKind = Literal["topic", "group"]
+ResourceKind = Literal["topic", "group", "transactional_id"]
 PatternKind = Literal["literal", "prefixed"]
 
 
@@ -68,6 +69,12 @@ class Grant:
     pattern: PatternKind
     name: str
     operation: Operation
+
+
+def notary_id(names: TopicNames) -> str:
+    """The log service's transactional id and consumer group under one root (`cshub.notary`): fixed, so that a
+    second notary fences the first (docs/evidence.md §5); per root, so that two hubs on one cluster do not."""
+    return f"{names.root}.notary"
 
 
 def province_principal(code: str) -> str:
@@ -146,6 +153,7 @@ def grants(principal: Principal, names: TopicNames, app_id: str) -> list[Grant]:
         out = topic("prefixed", names.inbound_prefix(code), "WRITE")
         out += topic("literal", names.feedback(code), "READ")
         out += topic("literal", names.schemas, "READ")
+        out += topic("literal", names.receipts(code), "READ")  # the hub's signed answer to each of its records
         out.append(Grant("group", "prefixed", f"{principal.name}.", "READ"))  # its own systems' consumer groups
     elif role == "worker":
         out = topic("prefixed", names.inbound_prefix(), "READ")
@@ -161,9 +169,18 @@ def grants(principal: Principal, names: TopicNames, app_id: str) -> list[Grant]:
         out += topic("prefixed", f"{app_id}-", "CREATE", "READ", "WRITE")  # measured: all Faust asks for
         # `cshub worker` checks the topic plan (partitions, compaction) before Faust starts: DescribeConfigs
         out += topic("prefixed", names.every_prefix, "DESCRIBE_CONFIGS")
+        out += topic("prefixed", names.every_prefix, "DESCRIBE")  # also the notary's topics (metadata only)
         out += topic("prefixed", f"{app_id}-", "DESCRIBE_CONFIGS")
         out.append(Grant("group", "literal", app_id, "READ"))  # Faust's group
         out.append(Grant("group", "prefixed", f"{app_id}-", "READ"))  # the raw ingress group `<app_id>-ingress`
+    elif role == "notary":  # the single writer of the transparency log (docs/evidence.md §5)
+        out = topic("literal", names.verdicts, "READ")
+        out += topic("prefixed", names.national_prefix, "READ")
+        out += topic("literal", names.log, "READ", "WRITE")  # READ: it resumes from its own log after a crash
+        out += topic("literal", names.checkpoints, "READ", "WRITE")
+        out += topic("prefixed", names.receipts_prefix, "WRITE")
+        out.append(Grant("group", "literal", notary_id(names), "READ"))  # offsets committed in its transactions
+        out.append(Grant("transactional_id", "literal", notary_id(names), "WRITE"))  # one writer: fencing
     elif role in ("ministry", "gateway"):
         out = topic("prefixed", names.national_prefix, "READ")
         out += topic("literal", names.notifications, "READ")

@@ -66,9 +66,6 @@ class Settings(BaseSettings):
                                                             " schemas/data/obligations.csv")
 
     # ---- evidence: submission signatures (docs/evidence.md) -------------------------------------------
-    public_keys_file: Path | None = Field(default=None, description="the public-keys reference file (who may sign,"
-                                          " with which key, when); default <secrets>/public-keys.json, written by"
-                                          " `cshub security init`")
     require_signatures: bool = Field(default=True, description="the worker and the audit replay reject an inbound"
                                      " record without a valid submission signature of the topic's province (off"
                                      " only while provinces adopt signing)")
@@ -99,6 +96,28 @@ class Settings(BaseSettings):
     log_level: str = Field(default="warning", description="log level of the worker")
     profile: Path | None = Field(default=None, description="write a cProfile of the worker here when it stops (bench)")
 
+    # ---- the log service (`cshub notary`, docs/evidence.md §5) --------------------------------------
+    notary_key_file: Path | None = Field(default=None, description="the hub's owner-only Ed25519 key that signs"
+                                         " checkpoints and receipts (default <home>/secrets/hub-notary.key)")
+    public_keys_file: Path | None = Field(default=None, description="the public-keys file (kid, owner, validity;"
+                                          " default <home>/secrets/public-keys.json): checks receipts")
+    log_origin: str = Field(default="cshub.local/log", description="the log's name in its checkpoints (and its"
+                            " key's name)")
+    checkpoint_interval_s: float = Field(default=5.0, gt=0, description="a signed checkpoint at most this often, s,"
+                                         " when the log grew")
+    notary_batch_max: int = Field(default=2000, ge=1, description="most records the log service takes into one"
+                                  " transaction")
+
+    @property
+    def notary_key_path(self) -> Path:
+        """The notary's signing key: `notary_key_file`, else <secrets>/hub-notary.key."""
+        return self.notary_key_file or self.secrets_dir / "hub-notary.key"
+
+    @property
+    def public_keys_path(self) -> Path:
+        """The public-keys file: `public_keys_file`, else <secrets>/public-keys.json."""
+        return self.public_keys_file or self.secrets_dir / "public-keys.json"
+
     @property
     def kafka(self) -> KafkaConnection:
         """What every Kafka client needs to reach and log in to the cluster (`schemas.kafka_config`)."""
@@ -114,11 +133,6 @@ class Settings(BaseSettings):
 
         folder = os.environ.get(SECRETS_DIR_ENV)
         return Path(folder) if folder else self.home / "secrets"
-
-    @property
-    def public_keys_path(self) -> Path:
-        """The public-keys file: `public_keys_file`, else <secrets>/public-keys.json."""
-        return self.public_keys_file or self.secrets_dir / PUBLIC_KEYS_NAME
 
     def signing_key_path(self, province: str) -> Path:
         """The key a publisher of `province` signs with: `signing_key_file`, else <secrets>/province-<code>.key."""

@@ -204,6 +204,15 @@ class TopicPlan:
         specs.append(TopicSpec(names.notifications, 1, r, dict(DELETE)))
         specs += [TopicSpec(names.feedback(p), 1, r, dict(DELETE)) for p in self.provinces]
         specs.append(TopicSpec(names.schemas, 1, r, dict(COMPACTED)))
+        specs += self.notary_specs()
+        return specs
+
+    def notary_specs(self) -> list[TopicSpec]:
+        """The log service's outputs (its input, the worker's verdicts, is planned with the worker's topics): the
+        log, its checkpoints, the receipts; one partition each (one writer, one total order), kept forever."""
+        names, r = self.names, self.replication
+        specs = [TopicSpec(names.log, 1, r, dict(KEPT)), TopicSpec(names.checkpoints, 1, r, dict(KEPT))]
+        specs += [TopicSpec(names.receipts(p), 1, r, dict(KEPT)) for p in self.provinces]
         return specs
 
     def faust_specs(self) -> list[TopicSpec]:

@@ -5,6 +5,10 @@ column and rule; every valid row was acknowledged); 2 the file or the broker cou
 (nothing sent); 3 the broker stopped answering mid-file: the acknowledged rows are listed as ranges and
 re-running the whole file is safe (the hub keeps the latest revision per report id).
 
+With --wait [SECONDS] (default 60) it then waits, at most that long, for the hub's signed receipt of every sent
+row and prints per report: accepted, duplicate, superseded, late, or rejected with the reason, and which rows got
+no answer in time; the exit status is then 1 also when the hub rejected a row or a row got no answer.
+
 Every record is signed with the province's Ed25519 key (`--signing-key-file`, default
 <secrets>/province-<code>.key; docs/evidence.md); without a key the records go unsigned, with a warning.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds a record may wait for the broker's acknowledgement (default 60)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument("--wait", type=float, nargs="?", const=60.0, default=None, metavar="SECONDS",
+                        help="then wait (default 60 s) for the hub's signed receipt of every row and print its"
+                             " outcome (needs the notary: `cshub notary`, started by `cshub run`)")
+    add_settings(parser, "public_keys_file")
 
 
 def _progress(total: int | None, enabled: bool):
@@ -66,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                           delivery_timeout_ms=int(args.timeout * 1000),
                           signing_key=_signing_key(settings, args.province))
     bar = _progress(count_rows(args.file), not args.no_progress)
+    started_ms = time.time_ns() // 1_000_000
     try:
         if bar is None:
             result = publisher.publish(args.kind, rows)
@@ -85,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.file.name} -> {result.topic} ({args.province} {name}, {args.kind}): {result.rows} rows,"
           f" {result.sent} sent, {result.acknowledged} acknowledged, {result.rejected_rows} rejected locally")
     if result.complete:
-        return 0 if not result.rejected else 1
+        code = 0 if not result.rejected else 1
+        if args.wait is not None:
+            code = max(code, _wait(args, settings, result, started_ms))
+        return code
     print(f"NOT COMPLETE: {result.error or 'the broker did not acknowledge every record'}")
     print(f"  acknowledged rows: {format_ranges(result.acknowledged_ranges())}")
     if result.failed:
@@ -127,3 +140,26 @@ def _check(args: argparse.Namespace, rows) -> int:
             good += 1
     print(f"{args.file.name}: {good} good rows, {bad} bad rows (checked only, nothing sent)")
     return 0 if bad == 0 else 1
+
+
+def _wait(args: argparse.Namespace, settings, result, started_ms: int) -> int:  # type: ignore[no-untyped-def]
+    """Print the hub's answer to every sent row; 1 when it rejected one or one got no answer in time."""
+    from connectors.outcomes import wait_for_rows
+    from core.signing import read_public_keys
+
+    keys = read_public_keys(settings.public_keys_path) if settings.public_keys_path.exists() else None
+    print(f"waiting up to {args.wait:g} s for the hub's receipts of {len(result.coordinates)} rows ...", flush=True)
+    outcomes, waited = wait_for_rows(settings.kafka, result, timeout_s=args.wait, since_ms=started_ms,
+                                     names=settings.names, public_keys=keys)
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        print(f"  {outcome.text(waited)}")
+        verdict = "no answer" if outcome.receipt is None else outcome.receipt.entry.verdict
+        counts[verdict] = counts.get(verdict, 0) + 1
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    checked = "" if keys is None else (", every receipt's hub signature verified" if all(
+        o.receipt is None or o.receipt.verified for o in outcomes) else ", SOME RECEIPT SIGNATURES FAILED")
+    print(f"hub's answers: {summary or 'none'}{checked}")
+    bad = counts.get("rejected", 0) + counts.get("no answer", 0)
+    failed = any(o.receipt is not None and o.receipt.verified is False for o in outcomes)
+    return 1 if bad or failed else 0

@@ -2,7 +2,9 @@
 
 Brings up, in order: the dashboard gateway (it answers at once and fills in as data arrives), the
 local Kafka broker (deploy.local, data under <home>/broker), the hub's topics (the topic plan), a
-worker subprocess (`cshub worker`) and the demo feed subprocess (`cshub demo`). Ctrl-C (SIGINT) or
+worker subprocess (`cshub worker`), the log service (`cshub notary`: the transparency log and the
+provinces' signed receipts; its key is created in the secrets folder on first run) and the demo feed
+subprocess (`cshub demo`). Ctrl-C (SIGINT) or
 SIGTERM stops them in the reverse order — feed, worker, gateway, broker — each with SIGTERM and, after
 a grace period, SIGKILL, so no process is left behind; the data stays in <home> for the next run. If
 `cshub run` itself is killed, its subprocesses get SIGTERM from the kernel (PR_SET_PDEATHSIG); the
@@ -40,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings(parser, "home", "bootstrap", "topic_root", "partitions", "broker_port",
                  host="gateway_host", port="gateway_port", worker_port="web_port")
     parser.add_argument("--no-worker", action="store_true", help="do not start a worker")
+    parser.add_argument("--no-notary", action="store_true", help="do not start the log service (no receipts)")
     parser.add_argument("--no-demo", action="store_true", help="do not start the demo feed")
     parser.add_argument("--demo-seed", type=int, default=2025, help="seed of the demo feed (default 2025)")
     parser.add_argument("--demo-months", type=int, default=24, help="months the demo feed simulates (default 24)")
@@ -221,6 +224,7 @@ class LocalHub:
     def start_children(self) -> None:
         env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
         worker_env = {**env, **self.as_principal("worker")}
+        notary_env = {**env, **self.as_principal("notary")}
         demo_env = {**env, **self.as_principal("admin")}  # the demo stands in for all 31 provinces at once
         cli = [sys.executable, "-m", "cshub.cli"]
         logs = self.home / "logs"
@@ -228,6 +232,14 @@ class LocalHub:
             self.children.append(Child("worker", [*cli, "worker"], worker_env, logs / "worker.log"))
             say(f"worker:    pid {self.children[-1].proc.pid}, web http://127.0.0.1:{self.settings.web_port}/,"
                 f" log {logs / 'worker.log'}")
+        if not self.args.no_notary:
+            from connectors.notary import ensure_notary_key
+
+            key = ensure_notary_key(self.settings.notary_key_path, self.settings.public_keys_path,
+                                    time.time_ns() // 1_000_000)
+            self.children.append(Child("notary", [*cli, "notary"], notary_env, logs / "notary.log"))
+            say(f"notary:    pid {self.children[-1].proc.pid}, key {key.kid} (public key in"
+                f" {self.settings.public_keys_path}), log {logs / 'notary.log'}")
         if not self.args.no_demo:
             a = self.args
             demo = [*cli, "demo", "--seed", str(a.demo_seed), "--months", str(a.demo_months), "--speed",
@@ -252,7 +264,7 @@ class LocalHub:
             for child in self.children:
                 if child.running() or child.name in reported:
                     continue
-                if child.name == "worker" and child.restarts < MAX_WORKER_RESTARTS:
+                if child.name in ("worker", "notary") and child.restarts < MAX_WORKER_RESTARTS:
                     self.restart_later(child)
                     continue
                 reported.add(child.name)
@@ -261,7 +273,7 @@ class LocalHub:
                     say("demo feed: finished; the dashboard keeps the final picture")
                 else:
                     say(f"{child.name}: exited with code {rc}; see {child.log_path}")
-                    code = 1 if child.name == "worker" else code
+                    code = 1 if child.name in ("worker", "notary") else code
         return code
 
     @staticmethod
@@ -270,13 +282,14 @@ class LocalHub:
         if child.restart_at is None:
             delay = min(30.0, 2.0 * 2 ** child.restarts)
             child.restart_at = time.monotonic() + delay
-            say(f"worker: exited with code {child.proc.returncode}; restarting in {delay:.0f} s (see {child.log_path})")
+            say(f"{child.name}: exited with code {child.proc.returncode}; restarting in {delay:.0f} s"
+                f" (see {child.log_path})")
         elif time.monotonic() >= child.restart_at:
             child.restart()
-            say(f"worker: restarted, pid {child.proc.pid}")
+            say(f"{child.name}: restarted, pid {child.proc.pid}")
 
     async def stop_all(self) -> None:
-        say("\nstopping: demo feed, worker, gateway, broker ...")
+        say("\nstopping: demo feed, notary, worker, gateway, broker ...")
         for child in reversed(self.children):
             await asyncio.to_thread(child.stop, 5.0 if child.name == "demo" else 20.0)
         if self.gateway_runner is not None:

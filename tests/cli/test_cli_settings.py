@@ -15,7 +15,7 @@ from cshub.options import settings_from
 from schemas.settings import Settings, SettingsError, env_name, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-KAFKA_COMMANDS = ("run", "topics", "worker", "publish", "subscribe", "audit", "demo")
+KAFKA_COMMANDS = ("run", "topics", "worker", "notary", "publish", "feedback", "subscribe", "audit", "demo")
 
 
 def clean_env(**values: str) -> dict[str, str]:

@@ -104,3 +104,11 @@ def test_tree_state_and_positions_round_trip() -> None:
         decode_tree_state(encode_tree_state(tree.state())[:-32])
     positions = {("cshub.in.320000.facility", 0): 8, ("cshub.in.110000.policy", 2): 1}
     assert decode_positions(encode_positions(positions)) == positions
+
+
+def test_entry_fields_are_declared_in_code_point_order_so_the_native_encoding_is_canonical() -> None:
+    from dataclasses import fields
+
+    for kind in (InboundEntry, NationalEntry):
+        names = [f.name for f in fields(kind)]
+        assert names == sorted(names), kind

@@ -154,6 +154,6 @@ def test_k8s_manifests_are_consistent() -> None:
     assert str(ports["http"]) == container["args"][container["args"].index("--port") + 1]
 
 
-@pytest.mark.parametrize("name", ["worker", "gateway", "topics-job", "configmap"])
+@pytest.mark.parametrize("name", ["worker", "notary", "gateway", "topics-job", "configmap"])
 def test_each_k8s_file_parses(name: str) -> None:
     assert list(yaml.safe_load_all((DEPLOY / "k8s" / f"{name}.yaml").read_text(encoding="utf-8")))

@@ -204,6 +204,25 @@ def test_dashboard_shows_the_country_live_in_chromium(hub: Hub) -> None:
     asyncio.run(browse())
 
 
+def test_the_first_command_gives_each_province_its_signed_receipts(hub: Hub) -> None:
+    """`cshub run` starts the log service: a province lists its receipts as itself and checks the hub's
+    signature on each with the public-keys file alone (README, "What the hub answered")."""
+    secrets = hub.home / "secrets"
+    env = {**os.environ, "CSHUB_PRINCIPAL": "province-110000",
+           "CSHUB_PASSWORD_FILE": str(secrets / "province-110000.password")}
+    deadline = time.monotonic() + 60
+    while True:
+        shown = subprocess.run([sys.executable, "-m", "cshub.cli", "feedback", "--province", "110000", "--verify",
+                                "--bootstrap", hub.bootstrap, "--public-keys-file", str(secrets / "public-keys.json")],
+                               capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        found = re.search(r"^(\d+) receipts of 110000, every hub signature verified$", shown.stdout, re.MULTILINE)
+        if (found and int(found.group(1)) > 0) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert found and int(found.group(1)) > 0, shown.stdout
+
+
 def test_ctrl_c_stops_everything_and_keeps_the_data(hub: Hub) -> None:
     """Runs after the dashboard test on the same hub (file order): Ctrl-C, then nothing is left."""
     assert hub.proc.poll() is None, "the hub should still be running"

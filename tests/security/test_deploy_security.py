@@ -14,7 +14,8 @@ from schemas.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]
 STRIMZI = ROOT / "deploy" / "k8s" / "strimzi"
-OPS = {"Read": "READ", "Write": "WRITE", "Create": "CREATE", "DescribeConfigs": "DESCRIBE_CONFIGS"}
+OPS = {"Read": "READ", "Write": "WRITE", "Create": "CREATE", "Describe": "DESCRIBE",
+       "DescribeConfigs": "DESCRIBE_CONFIGS"}
 
 
 def _docs(path: Path) -> list[dict[str, Any]]:
@@ -26,6 +27,9 @@ def _generate(out: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=ROOT, check=False)
 
 
+STRIMZI_RESOURCE = {"transactional_id": "transactionalId"}
+
+
 def test_the_command_writes_one_kafka_user_per_principal_with_its_roles_acls(tmp_path: Path) -> None:
     result = _generate(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -35,7 +39,8 @@ def test_the_command_writes_one_kafka_user_per_principal_with_its_roles_acls(tmp
     for name, doc in users.items():
         assert doc["kind"] == "KafkaUser" and doc["metadata"]["labels"]["strimzi.io/cluster"] == "cshub"
         assert doc["spec"]["authentication"] == {"type": "scram-sha-512"}
-        expected = {(g.resource, g.name, "prefix" if g.pattern == "prefixed" else "literal", g.operation)
+        expected = {(STRIMZI_RESOURCE.get(g.resource, g.resource), g.name,
+                     "prefix" if g.pattern == "prefixed" else "literal", g.operation)
                     for g in grants(everyone[name], TopicNames("cshub"), "cshub-worker")}
         got = {(a["resource"]["type"], a["resource"]["name"], a["resource"]["patternType"], OPS[op])
                for a in doc["spec"].get("authorization", {}).get("acls", []) for op in a["operations"]}
@@ -83,7 +88,7 @@ def test_every_hub_pod_names_a_principal_and_mounts_its_own_secret() -> None:
                 assert mounts["credentials"]["readOnly"] is True
                 assert env["CSHUB_PASSWORD_FILE"].startswith(mounts["credentials"]["mountPath"])
                 pods += 1
-    assert pods == 3  # worker, gateway, topics job
+    assert pods == 4  # worker, notary, gateway, topics job
 
 
 def _compose() -> dict[str, Any]:

@@ -40,7 +40,8 @@ def test_a_province_writes_only_its_own_prefix_and_reads_only_its_own_feedback()
     reads = {(g.resource, g.name) for g in acls if g.operation == "READ"}
     assert writes == {"cshub.in.320000."}
     assert all(g.pattern == "literal" for g in acls if g.resource == "topic" and g.operation == "READ")
-    assert reads == {("topic", "cshub.feedback.320000"), ("topic", "cshub.schemas"), ("group", "province-320000.")}
+    assert reads == {("topic", "cshub.feedback.320000"), ("topic", "cshub.receipts.320000"), ("topic", "cshub.schemas"),
+                     ("group", "province-320000.")}
     assert not any(g.operation == "CREATE" for g in acls)
 
 
@@ -118,9 +119,11 @@ def test_the_worker_may_use_every_topic_of_the_plan_and_only_the_admin_creates_t
 
     plan = TopicPlan(NAMES, tuple(provinces()), app_id=APP)
     worker = grants(principals()["hub-worker"], NAMES, APP)
+    notary_topics = {s.name for s in plan.notary_specs()}  # the worker only sees them (the plan check)
     for spec in plan.specs():
         ops = {g.operation for g in worker if g.resource == "topic" and _covers(g, spec.name)}
-        assert ops & {"READ", "WRITE"}, f"hub-worker cannot even see {spec.name}"
+        assert ops & ({"DESCRIBE"} if spec.name in notary_topics else {"READ", "WRITE"}), \
+            f"hub-worker cannot even see {spec.name}"
         assert "DESCRIBE_CONFIGS" in ops, f"hub-worker cannot check the configs of {spec.name}"
         assert ("CREATE" in ops) == spec.name.startswith(f"{APP}-"), spec.name
 
@@ -129,3 +132,18 @@ def test_the_gateway_also_reads_what_its_history_needs_a_ministry_does_not() -> 
     gateway = {g.name for g in grants(principals()["gateway"], NAMES, APP)}
     ministry = {g.name for g in grants(principals()["ministry-mca"], NAMES, APP)}
     assert gateway - ministry == {"cshub.validated.", "cshub.rejected"}
+
+
+def test_the_notary_is_the_one_writer_of_the_log_and_receipts_and_reads_no_inbound_record() -> None:
+    acls = grants(principals()["hub-notary"], NAMES, APP)
+    writes = {(g.pattern, g.name) for g in acls if g.resource == "topic" and g.operation == "WRITE"}
+    assert writes == {("literal", "cshub.log"), ("literal", "cshub.checkpoints"), ("prefixed", "cshub.receipts.")}
+    reads = {g.name for g in acls if g.resource == "topic" and g.operation == "READ"}
+    assert reads == {"cshub.verdicts", "cshub.national.", "cshub.log", "cshub.checkpoints"}
+    assert Grant("transactional_id", "literal", "cshub.notary", "WRITE") in acls
+    assert Grant("group", "literal", "cshub.notary", "READ") in acls
+    for name, principal in principals().items():  # nobody else writes evidence
+        if name != "hub-notary" and not principal.is_super:
+            assert not any(g.operation == "WRITE" and g.name.startswith(("cshub.log", "cshub.checkpoints",
+                                                                          "cshub.receipts"))
+                           for g in grants(principal, NAMES, APP)), name
