@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from aiokafka.errors import KafkaError as AiokafkaError
 from aiokafka.errors import ProducerFenced
 
 from connectors.errors import ConnectorError
-from core.checkpoint import Checkpoint, CheckpointError, NoteSigner, open_checkpoint, sign_checkpoint
+from core.checkpoint import Checkpoint, CheckpointError, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
 from core.log_entries import (
     FIRST_PREV,
     InboundEntry,
@@ -48,7 +48,7 @@ from core.log_entries import (
     entry_of_verdict,
     parse_verdict,
 )
-from core.merkle import CompactTree, leaf_hash
+from core.merkle import CompactState, CompactTree, leaf_hash
 from core.receipts import NOTARY_OWNER, ReceiptBatch, sign_receipts
 from core.signing import KEYS_FORMAT, PublicKeys, SigningKey, parse_public_keys, public_key_of
 from schemas.credentials import refused
@@ -93,6 +93,8 @@ class LogState:
     """Offset in the log topic of the last entry (a checkpoint's `cshub-log-offset`)."""
     checkpoint_size: int = 0
     checkpoint_ms: int = 0
+    before_last: CompactState = field(default_factory=lambda: CompactState(0, ()))
+    """The tree before its last entry: saved with that entry, so a restart checks the entry's own bytes too."""
 
 
 def _headers(record: Any) -> dict[str, bytes]:
@@ -136,10 +138,24 @@ def _refuse(what: str) -> NotaryError:
                        "run `cshub audit verify` to see what changed; restore the log topic from an archive")
 
 
-async def restore(consumer: AIOKafkaConsumer, names: TopicNames, signer: NoteSigner) -> LogState:
+def _open_last(note: str, verifiers: Sequence[NoteVerifier]) -> Checkpoint:
+    """The checkpoint, signed by any of the log's keys (the current one, or one it rotated away from)."""
+    problem: CheckpointError | None = None
+    for verifier in verifiers:
+        try:
+            return open_checkpoint(note, verifier)
+        except CheckpointError as exc:
+            problem = problem or exc
+    assert problem is not None
+    raise problem
+
+
+async def restore(consumer: AIOKafkaConsumer, names: TopicNames, signer: NoteSigner,
+                  earlier_keys: Sequence[bytes] = ()) -> LogState:
     """The log's state after its last committed transaction, checked against the last signed checkpoint.
 
-    Reads the last checkpoint (it must verify under `signer`'s key), then the log from that checkpoint's last
+    Reads the last checkpoint (it must verify under `signer`'s key, or one of `earlier_keys`: the raw public keys
+    the notary had before a rotation), then the log from that checkpoint's last
     entry to the end: that entry's saved tree must give the checkpoint's root, and every later entry must follow
     (index, `prev`), up to the tree saved with the last transaction. Raises NotaryError when anything disagrees.
     """
@@ -151,10 +167,12 @@ async def restore(consumer: AIOKafkaConsumer, names: TopicNames, signer: NoteSig
     record = await _last(consumer, cp_tp, ends[cp_tp])
     if record is not None:
         try:
-            checkpoint = open_checkpoint(record.value.decode("utf-8"), signer.verifier)
+            verifiers = [signer.verifier, *(NoteVerifier(signer.name, k) for k in earlier_keys
+                                             if k != signer.key.public_key)]
+            checkpoint = _open_last(record.value.decode("utf-8"), verifiers)
         except (CheckpointError, UnicodeDecodeError) as exc:
             raise _refuse(f"the checkpoint at {names.checkpoints} offset {record.offset} does not verify under"
-                          f" this notary's key ({exc})") from None
+                          f" this notary's key nor an earlier one of the public-keys file ({exc})") from None
         state.checkpoint_size, state.checkpoint_ms = checkpoint.size, checkpoint.time_ms or 0
         if checkpoint.size > 0:
             offset = _headers(record).get(HEADER_LOG_OFFSET)
@@ -175,19 +193,21 @@ async def restore(consumer: AIOKafkaConsumer, names: TopicNames, signer: NoteSig
             if entry.index != checkpoint.size - 1 or HEADER_TREE not in headers:
                 raise _refuse(f"{where} should be entry {checkpoint.size - 1} with its saved tree, the last entry of"
                               f" checkpoint {checkpoint.size}; it is entry {entry.index}")
-            tree = CompactTree(decode_tree_state(headers[HEADER_TREE], where))
+            tree = CompactTree(decode_tree_state(headers[HEADER_TREE], where))  # the tree before this entry
+            if tree.size == entry.index:
+                tree.append_leaf_hash(leaf_hash(record.value))
             if tree.size != checkpoint.size or tree.root() != checkpoint.root:
-                raise _refuse(f"the tree saved at {where} has size {tree.size} and another root than the signed"
-                              f" checkpoint of size {checkpoint.size}: a fork")
+                raise _refuse(f"the tree saved at {where} with this entry has size {tree.size} and another root than"
+                              f" the signed checkpoint of size {checkpoint.size}: a fork, or the entry was altered")
             state.positions = decode_positions(headers.get(HEADER_POSITIONS, b"{}"), where)
         else:
             if entry.index != tree.size or entry.prev != state.prev:
                 raise _refuse(f"{where} is entry {entry.index} after entry {tree.size - 1} (or its prev does not"
                               " chain): entries missing, altered or reordered")
-            tree.append_leaf_hash(leaf_hash(record.value))
-            _advance(state.positions, entry)
             if HEADER_TREE in headers and decode_tree_state(headers[HEADER_TREE], where) != tree.state():
                 raise _refuse(f"the tree saved at {where} is not the tree of the entries before it")
+            tree.append_leaf_hash(leaf_hash(record.value))
+            _advance(state.positions, entry)
         state.prev = leaf_hash(record.value).hex()
         state.last_entry_offset = record.offset
     if tree is None:
@@ -215,11 +235,14 @@ class Notary:
         checkpoint_interval_s: a checkpoint at most this often, when the tree grew.
         batch_max: most input records in one transaction.
         clock_ms: wall clock in epoch ms (tests may pass their own).
+        earlier_keys: raw public keys of the notary's earlier keys (owner `hub-notary` in the public-keys file),
+            so that after a key rotation it still opens the last checkpoint the old key signed.
     """
 
     def __init__(self, target: Target, names: TopicNames, key: SigningKey, *, origin: str,
                  checkpoint_interval_s: float = 5.0, batch_max: int = 2000,
-                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                 earlier_keys: Sequence[bytes] = ()) -> None:
         self.target = target
         self.names = names
         self.key = key
@@ -228,6 +251,7 @@ class Notary:
         self.interval_ms = int(checkpoint_interval_s * 1000)
         self.batch_max = batch_max
         self.clock_ms = clock_ms
+        self.earlier_keys = tuple(earlier_keys)
         self.group = notary_id(names)
         self.state = LogState()
         self.producer: Any = None
@@ -250,7 +274,7 @@ class Notary:
             reader = self._consumer(f"{self.group}-restore")
             await reader.start()
             try:
-                self.state = await restore(reader, self.names, self.signer)
+                self.state = await restore(reader, self.names, self.signer, self.earlier_keys)
             finally:
                 await reader.stop()
             self.consumer = self._consumer(self.group, group_id=self.group)
@@ -344,6 +368,7 @@ class Notary:
                                                   tree.size, state.prev)
                 raw = encode_entry(entry)
                 hashed = leaf_hash(raw)
+                state.before_last = tree.state()
                 tree.append_leaf_hash(hashed)
                 state.prev = hashed.hex()
                 out.append((str(entry.index).encode(), raw))
@@ -390,7 +415,7 @@ class Notary:
         """Send the entries in order to the one partition of the log, the last with the resume state; returns
         the log offset of the last entry (acknowledged, still uncommitted)."""
         topic = self.names.log
-        resume = [(HEADER_TREE, encode_tree_state(self.state.tree.state())),
+        resume = [(HEADER_TREE, encode_tree_state(self.state.before_last)),
                   (HEADER_POSITIONS, encode_positions(self.state.positions))]
         deliveries = []
         batch = self.producer.create_batch()

@@ -13,6 +13,8 @@ Exit status: 0 listed (and, with --verify, every signature verified); 1 some rec
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import unicodedata
 
 from cshub.options import add_settings, settings_from
@@ -28,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify", action="store_true", help="check the hub's signature on every receipt")
     parser.add_argument("--follow", action="store_true", help="keep listing new receipts as they come (Ctrl-C)")
     parser.add_argument("--since", help="only receipts issued from this time (ISO 8601, no zone: Beijing time)")
+    parser.add_argument("--format", choices=["table", "jsonl"], default="table",
+                        help="a table for people (default), or one JSON object per receipt for programs")
     add_settings(parser, "bootstrap", "principal", "password_file", "topic_root", "public_keys_file",
                  "provinces_file")
 
@@ -74,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     header = False
     for receipt in read_receipts(settings.kafka, args.province, names=settings.names, public_keys=keys,
                                  since_ms=since, follow=args.follow):
+        if args.format == "jsonl":
+            print(json.dumps(receipt.as_json(), ensure_ascii=False), flush=True)
+            shown += 1
+            bad += receipt.verified is False
+            continue
         if not header:  # once the broker let us read: a refusal is one line, no table
             print(line([c for c, _ in columns], columns), flush=True)
             header = True
@@ -95,5 +104,5 @@ def run(args: argparse.Namespace) -> int:
     summary = f"{shown} receipts of {args.province}"
     if args.verify:
         summary += ", every hub signature verified" if bad == 0 else f", {bad} FAILED verification"
-    print(summary)
+    print(summary, file=sys.stderr if args.format == "jsonl" else sys.stdout)
     return 1 if bad else 0

@@ -20,8 +20,8 @@ from cshub.options import add_settings, settings_from
 if TYPE_CHECKING:
     from connectors.notary import Notary
 
-SETTINGS = ("bootstrap", "principal", "password_file", "topic_root", "notary_key_file", "log_origin",
-            "checkpoint_interval_s", "notary_batch_max", "log_level")
+SETTINGS = ("bootstrap", "principal", "password_file", "topic_root", "notary_key_file", "public_keys_file",
+            "log_origin", "checkpoint_interval_s", "notary_batch_max", "log_level")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +42,15 @@ def run(args: argparse.Namespace) -> int:
         exc.advice = (f"{exc.advice}; the notary's key is {settings.notary_key_path} (--notary-key-file,"
                       " CSHUB_NOTARY_KEY_FILE)")
         raise
+    earlier: list[bytes] = []
+    if settings.public_keys_path.exists():  # after a key rotation: the old key signed the last checkpoint
+        from core.receipts import NOTARY_OWNER
+        from core.signing import read_public_keys
+
+        earlier = [k.public_key for k in read_public_keys(settings.public_keys_path).of_owner(NOTARY_OWNER)]
     notary = Notary(settings.kafka, settings.names, key, origin=settings.log_origin,
-                    checkpoint_interval_s=settings.checkpoint_interval_s, batch_max=settings.notary_batch_max)
+                    checkpoint_interval_s=settings.checkpoint_interval_s, batch_max=settings.notary_batch_max,
+                    earlier_keys=earlier)
     print(f"cshub notary: broker {settings.kafka}, log {settings.names.log} ({settings.log_origin}), key"
           f" {key.kid}, checkpoints every {settings.checkpoint_interval_s:g} s", flush=True)
     return asyncio.run(_serve(notary))

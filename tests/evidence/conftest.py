@@ -54,10 +54,10 @@ class Notaries:
     hub: EvidenceHub
     started: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, **env: str) -> subprocess.Popen[bytes]:
         log = self.hub.home / f"{name}.log"
         out = open(log, "wb")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen([sys.executable, "-m", "cshub.cli", "notary"], env=self.hub.notary_env(),
+        proc = subprocess.Popen([sys.executable, "-m", "cshub.cli", "notary"], env={**self.hub.notary_env(), **env},
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         out.close()
         self.started.append((proc, log))
@@ -112,6 +112,7 @@ class EvidenceHub:
         return {**env, "CSHUB_BOOTSTRAP": self.bootstrap, "CSHUB_PRINCIPAL": "hub-notary",
                 "CSHUB_PASSWORD_FILE": str(self.cluster.secrets.path("hub-notary")),
                 "CSHUB_TOPIC_ROOT": self.names.root, "CSHUB_NOTARY_KEY_FILE": str(self.key_file),
+                "CSHUB_PUBLIC_KEYS_FILE": str(self.keys_file),
                 "CSHUB_LOG_ORIGIN": ORIGIN, "CSHUB_CHECKPOINT_INTERVAL_S": "0.3", "CSHUB_NOTARY_BATCH_MAX": "50",
                 "PYTHONUNBUFFERED": "1"}
 

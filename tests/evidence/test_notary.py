@@ -4,6 +4,7 @@ inbound partition number so that the tests of this module share one log and stil
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,9 +18,17 @@ from typing import Any
 import pytest
 
 from connectors.kafka_io import make_consumer
-from connectors.notary import HEADER_LOG_OFFSET
+from connectors.notary import HEADER_LOG_OFFSET, ensure_notary_key
 from connectors.receipts import read_receipts, wait_for_receipts
-from core.checkpoint import Checkpoint, NoteSigner, check_against_log, check_chain, open_checkpoint, sign_checkpoint
+from core.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    NoteSigner,
+    check_against_log,
+    check_chain,
+    open_checkpoint,
+    sign_checkpoint,
+)
 from core.log_entries import InboundEntry, NationalEntry, chain_problems, decode_entry, encode_entry
 from core.merkle import LeafHashes, leaf_hash
 from core.signing import read_public_keys
@@ -199,6 +208,14 @@ def test_a_province_verifies_its_receipts_with_its_topic_and_the_hub_key_alone(e
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "rejected     " in shown.stdout and "bad_amount: 拨付金额不能大于下达金额" in shown.stdout
     assert "every hub signature verified" in shown.stdout
+    listed = subprocess.run([sys.executable, "-m", "cshub.cli", "feedback", "--province", "320000", "--verify",
+                             "--format", "jsonl", "--bootstrap", hub.bootstrap, "--topic-root", names.root,
+                             "--public-keys-file", str(hub.keys_file)],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    mine = [r for r in map(json.loads, listed.stdout.splitlines()) if r["partition"] == part]
+    assert [(r["offset"], r["outcome"], r["verified"]) for r in mine] == [
+        (0, "accepted, late", True), (1, "duplicate", True), (2, "superseded", True), (3, "rejected: bad_amount", True)]
 
 
 def test_the_notary_refuses_to_extend_a_log_whose_checkpoint_it_cannot_reproduce(
@@ -226,5 +243,38 @@ def test_the_notary_refuses_to_extend_a_log_whose_checkpoint_it_cannot_reproduce
         assert second.wait(60) == 2, runs.log_of(second)
         assert "does not match its last signed checkpoint" in runs.log_of(second)
         assert "a fork" in runs.log_of(second)
+    finally:
+        runs.stop_all()
+
+
+def test_after_a_key_rotation_the_notary_extends_the_log_its_old_key_signed(kafka_bootstrap: str,
+                                                                            tmp_path: Path) -> None:
+    hub = make_hub(kafka_bootstrap, tmp_path)
+    topic = hub.names.inbound("110000", "policy")
+    runs = Notaries(hub)
+    try:
+        old = runs.start("old-key")
+        runs.wait_ready(old)
+        send_verdicts(hub, topic, range(5), 0)
+        until(lambda: [c.size for c in checkpoints(hub)][-1:] == [5], 30, "a checkpoint over the 5 entries")
+        os.killpg(old.pid, signal.SIGKILL)
+        old.wait(10)
+        new_key = tmp_path / "secrets" / "hub-notary-2.key"
+        rotated = ensure_notary_key(new_key, hub.keys_file, time.time_ns() // 1_000_000)  # its public entry added
+        new = runs.start("new-key", CSHUB_NOTARY_KEY_FILE=str(new_key))
+        runs.wait_ready(new)
+        send_verdicts(hub, topic, range(5, 10), 0)
+        new_verifier, old_verifier = NoteSigner(ORIGIN, rotated).verifier, NoteSigner(ORIGIN, hub.key).verifier
+
+        def newest_size() -> int:
+            try:
+                return open_checkpoint(hub.read(hub.names.checkpoints)[-1].value.decode(), new_verifier).size
+            except CheckpointError:  # still the old key's
+                return 0
+
+        until(lambda: newest_size() == 10, 30, "a checkpoint over the 10 entries, signed by the new key")
+        signed = [r.value.decode() for r in hub.read(hub.names.checkpoints)]
+        assert open_checkpoint(signed[0], old_verifier).size == 5
+        assert chain_problems(r.value for r in hub.read(hub.names.log)) == []
     finally:
         runs.stop_all()
