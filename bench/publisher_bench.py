@@ -9,12 +9,15 @@ Writes a 100,000-row facility CSV (and an .xlsx of the same rows), then times, m
 - read + validate + Avro encode;
 - full publish: the above + the aiokafka batch send with acks=all, idempotence, and every acknowledgement
   tracked (what `cshub publish` does), to a fresh topic each run;
-- the same full publish from the .xlsx file (openpyxl read-only, streaming).
+- the same full publish from the .xlsx file (openpyxl read-only, streaming);
+- with `--signing both` (the default) the CSV publish again with every record signed (Ed25519 over topic, key
+  and SHA-256 of the value, in headers: what `cshub publish` does with the province's key), beside the unsigned
+  one in the same run; `--signing on|off` runs only one of them.
 
 Each stage gives rows/s (wall) and CPU µs per row of this process (the broker's CPU is not in it; on a busy
 machine CPU per row is the steadier figure). The load average is printed before and after each stage.
 
-Usage: .venv/bin/python -m bench.publisher_bench [--rows 100000] [--repeat 1]
+Usage: .venv/bin/python -m bench.publisher_bench [--rows 100000] [--repeat 1] [--signing both|on|off]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from connectors.admin import ensure_topics
 from connectors.fixtures import facility_rows, write_facility_csv
 from connectors.publisher import Publisher, check_rows, validate_row
 from connectors.readers import COLUMNS, read_rows
+from core.signing import SigningKey
 from deploy.local.broker import LocalCluster, free_port_pair
 from schemas.topics import TopicNames, TopicPlan
 
@@ -69,6 +73,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--port", type=int, default=26092, help="first port to try for the broker (and the next)")
+    parser.add_argument("--signing", choices=["both", "on", "off"], default="both",
+                        help="publish unsigned, signed, or both in one run (default both)")
     args = parser.parse_args()
     print(load_line("before"), flush=True)
     print(busy_warning() or "the machine is quiet enough", flush=True)
@@ -94,21 +100,27 @@ def main() -> int:
 
         run_no = [0]
 
-        def publish(path: Path) -> Callable[[], int]:
+        province_key = SigningKey.generate()
+
+        def publish(path: Path, signed: bool = False) -> Callable[[], int]:
             def go() -> int:
                 run_no[0] += 1
                 names = TopicNames(f"pubbench{run_no[0]}")
                 ensure_topics(bootstrap, TopicPlan(names, (PROVINCE,)).hub_specs(("facility",), tables=()))
-                with Publisher(bootstrap, PROVINCE, names=names) as publisher:
+                with Publisher(bootstrap, PROVINCE, names=names,
+                               signing_key=province_key if signed else None) as publisher:
                     result = publisher.publish("facility", read_rows(path, "facility"))
                 if not result.complete or result.acknowledged != args.rows:
                     raise SystemExit(f"publish incomplete: {result.acknowledged} of {args.rows} acknowledged")
                 return result.acknowledged
             return go
 
-        stages = [("read CSV", read_only), ("read + validate", validate), ("read + validate + encode", encode),
-                  ("publish CSV (acks=all, idempotent, acks tracked)", publish(csv_path)),
-                  ("publish XLSX (acks=all, idempotent, acks tracked)", publish(xlsx_path))]
+        stages = [("read CSV", read_only), ("read + validate", validate), ("read + validate + encode", encode)]
+        if args.signing in ("both", "off"):
+            stages.append(("publish CSV (acks=all, idempotent, acks tracked)", publish(csv_path)))
+        if args.signing in ("both", "on"):
+            stages.append(("publish CSV, every record signed (Ed25519)", publish(csv_path, signed=True)))
+        stages.append(("publish XLSX (acks=all, idempotent, acks tracked)", publish(xlsx_path)))
         for name, fn in stages:
             median, cpu_us, rates = timed(fn, args.repeat)
             print(f"{name:<52} {median:>9,.0f} rows/s  ({median and 1e6 / median:5.1f} µs wall,"

@@ -14,9 +14,14 @@ C. latency at a steady offered load (--rate records/s for --seconds): for each r
    (its Kafka timestamp, kept on cshub.validated) -> arrival at a bench consumer of the first national
    row whose `offsets` cover it. p50 / p99. Run at --rate (2,000/s) and at --trickle (200/s).
 D. overload: twice the stream offered at once; the worker's RSS sampled while it works off the lag.
+S. signatures (--phases S, or --signatures): the stream signed by each province's Ed25519 key (headers, as
+   `cshub publish` sends it), and the backlog phase run twice in this one run: the worker with
+   CSHUB_REQUIRE_SIGNATURES=false (the check skipped), then =true (every record verified): records/s and CPU
+   µs/record beside each other.
 The load average is printed before and after, with a warning when the machine was busy.
 
 Usage: .venv/bin/python bench/worker_bench.py [--reports 60000] [--rate 2000] [--seconds 20] [--profile]
+       [--phases ABCDS] [--signatures]
 """
 
 from __future__ import annotations
@@ -60,11 +65,14 @@ def free_port() -> int:
 
 
 class Worker:
-    def __init__(self, bootstrap: str, root: str, tmp: Path, profile: Path | None = None) -> None:
+    def __init__(self, bootstrap: str, root: str, tmp: Path, profile: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         env = dict(os.environ, CSHUB_BOOTSTRAP=bootstrap, CSHUB_TOPIC_ROOT=root, CSHUB_APP_ID=f"{root}-w",
                    CSHUB_DATA_DIR=str(tmp / f"{root}-data"), CSHUB_WEB_PORT=str(self.port),
-                   CSHUB_LOG_LEVEL=os.environ.get("BENCH_WORKER_LOG_LEVEL", "error"))
+                   CSHUB_LOG_LEVEL=os.environ.get("BENCH_WORKER_LOG_LEVEL", "error"),
+                   CSHUB_REQUIRE_SIGNATURES="false")  # phases A-D: an unsigned stream; S turns it on
+        env.update(extra_env or {})
         if profile is not None:
             env["CSHUB_PROFILE"] = str(profile)
         self.log = (tmp / f"{root}.log").open("wb")
@@ -109,7 +117,7 @@ def encoded(names: TopicNames, n_reports: int, seed: int) -> list[tuple[str, byt
              codec.encode(SCHEMA_OF_KIND[cast(Kind, k)], r)) for k, r in records]
 
 
-_BLAST: list[tuple[str, bytes, bytes]] = []  # what a forked generator process sends
+_BLAST: list[tuple[Any, ...]] = []  # what a forked generator process sends: (topic, key, value[, headers])
 
 
 def _blast_part(bootstrap: str, start: int, step: int) -> None:
@@ -123,17 +131,17 @@ def _blast_part(bootstrap: str, start: int, step: int) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, max_batch_size=1024 * 1024)
         await producer.start()
         try:
-            by_topic: dict[str, list[tuple[bytes, bytes]]] = {}
-            for topic, key, value in _BLAST[start::step]:
-                by_topic.setdefault(topic, []).append((key, value))
+            by_topic: dict[str, list[tuple[bytes, bytes, Any]]] = {}
+            for topic, key, value, *headers in _BLAST[start::step]:
+                by_topic.setdefault(topic, []).append((key, value, headers[0] if headers else []))
             futures = []
             for topic, items in by_topic.items():
                 batch = producer.create_batch()
-                for key, value in items:
-                    if batch.append(key=key, value=value, timestamp=None) is None:
+                for key, value, extra in items:
+                    if batch.append(key=key, value=value, timestamp=None, headers=extra) is None:
                         futures.append(await producer.send_batch(batch, topic, partition=0))
                         batch = producer.create_batch()
-                        batch.append(key=key, value=value, timestamp=None)
+                        batch.append(key=key, value=value, timestamp=None, headers=extra)
                 futures.append(await producer.send_batch(batch, topic, partition=0))
             await asyncio.gather(*futures)
         finally:
@@ -142,7 +150,7 @@ def _blast_part(bootstrap: str, start: int, step: int) -> None:
     asyncio.run(run())
 
 
-def publish(bootstrap: str, records: list[tuple[str, bytes, bytes]], processes: int = 2) -> float:
+def publish(bootstrap: str, records: list[tuple[Any, ...]], processes: int = 2) -> float:
     """Seconds to publish every record (acknowledged) from `processes` forked generator processes."""
     import multiprocessing
 
@@ -199,11 +207,11 @@ def phase_end_to_end(bootstrap: str, tmp: Path, names: TopicNames,
     return {"records": len(records), "e2e_s": t1 - t0, "publish_s": publish_s, "raw_s": raw_s, "cpu_s": cpu1 - cpu0}
 
 
-def phase_backlog(bootstrap: str, tmp: Path, names: TopicNames, records: list[tuple[str, bytes, bytes]],
-                  profile: Path | None) -> dict[str, float]:
+def phase_backlog(bootstrap: str, tmp: Path, names: TopicNames, records: list[tuple[Any, ...]],
+                  profile: Path | None, extra_env: dict[str, str] | None = None) -> dict[str, float]:
     setup(bootstrap, names)
     publish(bootstrap, records)
-    worker = Worker(bootstrap, names.root, tmp, profile)
+    worker = Worker(bootstrap, names.root, tmp, profile, extra_env)
     try:
         t0 = worker.wait(lambda h: h.get("validated", 0) + h.get("rejected", 0) > 0, 120, 0.01)
         cpu0 = worker.cpu_s()
@@ -297,6 +305,30 @@ def validated_publish_times(bootstrap: str, names: TopicNames) -> list[tuple[str
     return out
 
 
+def phase_signatures(bootstrap: str, tmp: Path, records: list[tuple[str, bytes, bytes]]) -> dict[str, Any]:
+    """The backlog phase with signature checks off, then on, over the same signed stream (one key per province)."""
+    from connectors.signing_keys import ensure_signing_keys, key_path
+    from core.signing import SigningKey
+
+    folder = tmp / "keys"
+    public = folder / "public-keys.json"
+    ensure_signing_keys(folder, [f"province-{p}" for p in PROVINCES], public, int(time.time() * 1000))
+    signers = {p: SigningKey.load(key_path(folder, f"province-{p}")) for p in PROVINCES}
+    started = time.process_time()
+    stamp = int(time.time())
+    out: dict[str, Any] = {}
+    for label, required in (("off", "false"), ("on", "true")):
+        names = TopicNames(f"benchS{label}{stamp}")
+        signed = []
+        for topic, key, value in records:
+            moved = _retopic(topic, names.root)
+            signed.append((moved, key, value, signers[moved.split(".")[2]].sign(moved, key, value)))
+        out.setdefault("sign_us", (time.process_time() - started) / len(records) * 1e6)
+        out[label] = phase_backlog(bootstrap, tmp, names, signed, None,
+                                   {"CSHUB_REQUIRE_SIGNATURES": required, "CSHUB_PUBLIC_KEYS_FILE": str(public)})
+    return out
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -340,7 +372,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--profile", type=Path, help="cProfile the worker in the backlog phase into this file")
     parser.add_argument("--trickle", type=int, default=200, help="offered records/s in the trickle latency phase")
-    parser.add_argument("--phases", default="ABCD", help="which phases to run (default ABCD: D is the overload)")
+    parser.add_argument("--phases", default="ABCD", help="which phases to run (default ABCD: D is the overload;"
+                        " S: signatures off beside on)")
+    parser.add_argument("--signatures", action="store_true", help="also run phase S (signatures off beside on)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cshub-worker-bench-"))
     load_before = os.getloadavg()
@@ -386,6 +420,15 @@ def main() -> int:
                   f"peak {d['rss_first_half_mb']:.0f} MB in the first half, {d['rss_second_half_mb']:.0f} MB in the "
                   f"second ({d['samples']} samples): the lag grows, memory "
                   f"{'does not' if d['rss_second_half_mb'] <= d['rss_first_half_mb'] * 1.1 else 'DOES'}")
+        if "S" in args.phases or args.signatures:
+            s = phase_signatures(bootstrap, tmp, records)
+            off, on = s["off"], s["on"]
+            off_us, on_us = off["cpu_s"] / off["records"] * 1e6, on["cpu_s"] / on["records"] * 1e6
+            print(f"S signatures (backlog, same signed stream; signing it here took {s['sign_us']:.0f} us/record):"
+                  f" check off {off['records'] / off['backlog_s']:,.0f} records/s ({off_us:.0f} us CPU/record);"
+                  f" check on {on['records'] / on['backlog_s']:,.0f} records/s ({on_us:.0f} us CPU/record):"
+                  f" verification costs {on_us - off_us:.0f} us/record, on/off throughput"
+                  f" {(on['records'] / on['backlog_s']) / (off['records'] / off['backlog_s']):.2f}")
         if profile is not None and profile.exists():
             stats = pstats.Stats(str(profile))
             stats.sort_stats("tottime").print_stats(25)

@@ -6,7 +6,7 @@ Layout of an archive folder::
     topics/<topic>/p<partition>-<first offset>.avro
 
 Each container file holds the records of one partition in offset order, wrapped in the envelope
-schema `cshub.audit.ArchivedRecord` (offset, timestamp ms, key, value): the value is the record's
+schema `cshub.audit.ArchivedRecord` (offset, timestamp ms, key, value, headers): the value is the record's
 original bytes (Avro single-object encoding), so the digests cover exactly what Kafka held and a
 replay from files runs the same decoder as a replay from Kafka. Every writer schema the values were
 written with is embedded in the file header (metadata `cshub.writer_schemas`: fingerprint -> schema
@@ -23,7 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,16 @@ ENVELOPE: dict[str, Any] = {
         {"name": "timestamp", "type": "long", "doc": "Kafka record timestamp, epoch ms."},
         {"name": "key", "type": ["null", "bytes"], "default": None},
         {"name": "value", "type": ["null", "bytes"], "default": None},
+        {"name": "headers", "default": [], "doc": "Kafka record headers in order (the submission signature).",
+         "type": {"type": "array", "items": {"type": "record", "name": "Header", "fields": [
+             {"name": "key", "type": "string"}, {"name": "value", "type": ["null", "bytes"], "default": None}]}}},
     ],
 }
 MANIFEST = "manifest.json"
+PUBLIC_KEYS = "public-keys.json"
+"""The hub's public-keys file as it was at the export: the submission and notary keys the archive verifies with."""
+PROOFS = "proofs.json"
+"""Consistency proofs between the published checkpoints (`connectors.evidence.write_proofs`)."""
 FORMAT = "cshub-audit-archive/1"
 _PARSED = fastavro.parse_schema(ENVELOPE)
 
@@ -81,6 +88,8 @@ class Manifest:
     bootstrap: str
     partitions: list[PartitionEntry]
     format: str = FORMAT
+    evidence: dict[str, str] = field(default_factory=dict)
+    """Files beside the topics (public-keys.json, proofs.json) and their SHA-256."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1)
@@ -95,13 +104,24 @@ class Manifest:
         if data.get("format") != FORMAT:
             raise ArchiveError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
         parts = [PartitionEntry(**{**p, "files": [FileEntry(**f) for f in p["files"]]}) for p in data["partitions"]]
-        return cls(data["root"], data["created_at"], data["bootstrap"], parts, data["format"])
+        return cls(data["root"], data["created_at"], data["bootstrap"], parts, data["format"],
+                   dict(data.get("evidence") or {}))
 
 
-def content_digest_update(h: Any, offset: int, timestamp: int, key: bytes | None, value: bytes | None) -> None:
-    """Feed one record into a content digest: fixed-width offset and timestamp, length-prefixed key and value."""
+Header = tuple[str, bytes | None]
+
+
+def content_digest_update(h: Any, offset: int, timestamp: int, key: bytes | None, value: bytes | None,
+                          headers: Sequence[Header] = ()) -> None:
+    """Feed one record into a content digest: fixed-width offset and timestamp, length-prefixed key and value,
+    then, only when there are any (so archives of records without headers keep their digests), the headers."""
     h.update(struct.pack(">qq", offset, timestamp))
-    for part in (key, value):
+    parts: list[bytes | None] = [key, value]
+    if headers:
+        parts.append(struct.pack(">I", len(headers)))
+        for name, data in headers:
+            parts += [name.encode("utf-8"), data]
+    for part in parts:
         if part is None:
             h.update(b"\xff\xff\xff\xff")
         else:
@@ -140,10 +160,12 @@ def _envelopes(head: Any, records: Iterator[Any], limit: int, state: dict[str, A
     """Envelopes from `head` on, at most `limit`; the first record left over goes to state["next"]."""
     rec = head
     while rec is not None:
-        content_digest_update(state["digest"], rec.offset, rec.timestamp, rec.key, rec.value)
+        headers = [(name, data) for name, data in (rec.headers or ())]
+        content_digest_update(state["digest"], rec.offset, rec.timestamp, rec.key, rec.value, headers)
         state["records"] += 1
         state["last"] = rec.offset
-        yield {"offset": rec.offset, "timestamp": rec.timestamp, "key": rec.key, "value": rec.value}
+        yield {"offset": rec.offset, "timestamp": rec.timestamp, "key": rec.key, "value": rec.value,
+               "headers": [{"key": name, "value": data} for name, data in headers]}
         rec = next(records, None)
         if rec is not None and state["records"] >= limit:
             state["next"] = rec
@@ -158,13 +180,15 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_file(path: Path) -> Iterator[tuple[int, int, bytes | None, bytes | None]]:
-    """(offset, timestamp, key, value) of every record of one container file, streaming."""
+def read_file(path: Path) -> Iterator[tuple[int, int, bytes | None, bytes | None, list[Header]]]:
+    """(offset, timestamp, key, value, headers) of every record of one container file, streaming (files written
+    before headers were archived give no headers)."""
     try:
         with path.open("rb") as fh:
             for env in fastavro.reader(fh):
                 rec: dict[str, Any] = env  # type: ignore[assignment]  # the envelope schema is a record
-                yield rec["offset"], rec["timestamp"], rec["key"], rec["value"]
+                headers = [(h["key"], h["value"]) for h in rec.get("headers") or ()]
+                yield rec["offset"], rec["timestamp"], rec["key"], rec["value"], headers
     except (OSError, ValueError, EOFError) as exc:
         raise ArchiveError(f"{path}: not a readable archive file: {exc}") from exc
 
@@ -179,6 +203,12 @@ def embedded_schemas(path: Path) -> dict[str, str]:
 def verify_integrity(folder: Path, manifest: Manifest) -> list[str]:
     """Every problem with the files against the manifest: missing files, digests, offsets, counts."""
     problems: list[str] = []
+    for name, digest in manifest.evidence.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif file_sha256(path) != digest:
+            problems.append(f"{name}: SHA-256 {file_sha256(path)} differs from the manifest's {digest}")
     for part in manifest.partitions:
         expected_next: int | None = None
         total = 0
@@ -194,10 +224,10 @@ def verify_integrity(folder: Path, manifest: Manifest) -> list[str]:
             count = 0
             first = last = None
             try:
-                for offset, ts, key, value in read_file(path):
+                for offset, ts, key, value, headers in read_file(path):
                     if last is not None and offset <= last:
                         problems.append(f"{entry.path}: offset {offset} after {last} (out of order)")
-                    content_digest_update(content, offset, ts, key, value)
+                    content_digest_update(content, offset, ts, key, value, headers)
                     first = offset if first is None else first
                     last = offset
                     count += 1

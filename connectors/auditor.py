@@ -33,9 +33,10 @@ import copy
 import datetime as dt
 import gc
 import multiprocessing
+import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ from core import (
     obligation_rules,
     row_values,
 )
+from core.signing import SignatureChecker, parse_public_keys
 from schemas import codec, reference, registry
 from schemas.errors import CodecError
 from schemas.kafka_config import Target
@@ -68,6 +70,8 @@ SETTLE_MS = 10_000
 """How long after an input the worker may take to publish its effect (ms): rows of a province with inputs in
 the last SETTLE_MS before an `--until` moment are not comparable at that moment."""
 Raw = tuple[str, int, int, int, bytes | None]  # topic, partition, offset, timestamp ms, value
+SignedRaw = tuple[str, int, int, int, bytes | None, bytes | None, Sequence[tuple[str, bytes | None]]]
+"""`Raw`, then the key and the headers: what the submission signature check needs."""
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,11 @@ class Difference:
 class Replayer:
     """Folds raw inbound records into a Hub exactly as the worker does (validate, then apply)."""
 
-    def __init__(self, setup: AuditSetup, names: TopicNames, until_ms: int | None = None) -> None:
+    def __init__(self, setup: AuditSetup, names: TopicNames, until_ms: int | None = None,
+                 keys: SignatureChecker | None = None) -> None:
         self.hub = setup.hub()
+        self.keys = keys
+        """The public keys when the hub requires signatures (records then need their key and headers)."""
         self.names = names
         self.until_ms = until_ms
         self.province_set = frozenset(setup.provinces)
@@ -135,24 +142,30 @@ class Replayer:
         self.observer: Callable[[str, dict[str, Any], int, str, int, int], None] | None = None
         """Called with every valid record before it is applied (`core.Provenance.observe`, for explain)."""
 
-    def feed(self, records: Iterable[Raw]) -> None:
-        """Validate and fold `records` (offset order within each partition).
+    def feed(self, records: Iterable[Raw | SignedRaw]) -> None:
+        """Validate and fold `records` (offset order within each partition; `SignedRaw` when signatures count).
 
-        An exact repeat of the previous record of the same topic (a resent report: ~10 % of real inputs)
-        reuses its decision instead of decoding again: `decide` depends on the topic and the bytes only,
-        and `Hub.apply` still runs with the repeat's own timestamp and offset, so the fold is unchanged.
+        Without signatures, an exact repeat of the previous record of the same topic (a resent report: ~10 % of
+        real inputs) reuses its decision instead of decoding again: `decide` then depends on the topic and the
+        bytes only, and `Hub.apply` still runs with the repeat's own timestamp and offset, so the fold is
+        unchanged. With signatures every record is decided (its key, headers and timestamp count); the public
+        keys remember verified signatures, so a repeat costs a decode, not an Ed25519 verification.
         """
-        hub, stats, until = self.hub, self.stats, self.until_ms
+        hub, stats, until, keys = self.hub, self.stats, self.until_ms, self.keys
         names, provinces = self.names, self.province_set
         last_topic: str | None = None
         last_value: bytes | None = None
         decision: Decision | None = None
-        for topic, partition, offset, ts, value in records:
+        for rec in records:
+            topic, partition, offset, ts, value = rec[:5]
             stats.records += 1
             if until is not None and ts > until:
                 stats.after_until += 1
                 continue
-            if decision is None or value != last_value or topic != last_topic:
+            if keys is not None:
+                key, headers = (rec[5], rec[6]) if len(rec) > 5 else (None, None)  # type: ignore[misc]
+                decision = decide(Source(topic, partition, offset, key, ts), value, names, provinces, headers, keys)
+            elif decision is None or value != last_value or topic != last_topic:
                 decision = decide(Source(topic, partition, offset, None, ts), value, names, provinces)
                 last_topic, last_value = topic, value
             if isinstance(decision, Rejected):
@@ -169,20 +182,22 @@ class Replayer:
 # ---- sources -------------------------------------------------------------------------------------
 
 
-def kafka_records(bootstrap: Target, partitions: list[tuple[str, int]]) -> Iterator[Raw]:
+def kafka_records(bootstrap: Target, partitions: list[tuple[str, int]],
+                  with_headers: bool = False) -> Iterator[Raw | SignedRaw]:
     """Every record of these partitions, from the earliest offset to the end offsets taken at the start.
 
     All partitions are assigned at once, so fetches overlap; the client's buffer is bounded by
     `connectors.bulk_read.BULK_FETCH` whatever the size of the topics (flat memory).
     """
-    return read_partitions(bootstrap, partitions, client_id="cshub-auditor", on_batch=progress.advance)
+    return read_partitions(bootstrap, partitions, client_id="cshub-auditor", on_batch=progress.advance,
+                           with_headers=with_headers)
 
 
-def archive_records(folder: Path, files: list[tuple[str, int, str]]) -> Iterator[Raw]:
+def archive_records(folder: Path, files: list[tuple[str, int, str]]) -> Iterator[SignedRaw]:
     """Records of archive files (topic, partition, relative path), in the given order."""
     for topic, partition, rel in files:
-        for offset, ts, _key, value in read_file(folder / rel):
-            yield topic, partition, offset, ts, value
+        for offset, ts, key, value, headers in read_file(folder / rel):
+            yield topic, partition, offset, ts, value, key, headers
 
 
 @dataclass(frozen=True)
@@ -198,6 +213,8 @@ class ReplayJob:
     partitions: tuple[tuple[str, int], ...] = ()
     archive: str | None = None
     files: tuple[tuple[str, int, str], ...] = ()
+    public_keys: str | None = None
+    """The public-keys file's text when the hub requires signatures (the replay then checks them as it did)."""
 
 
 @dataclass
@@ -216,7 +233,8 @@ def run_job(job: ReplayJob) -> Partial:
     for text in job.schemas:
         registry.register(text)
     started = time.perf_counter()
-    replayer = Replayer(job.setup, TopicNames(job.root), job.until_ms)
+    keys = None if job.public_keys is None else parse_public_keys(job.public_keys)
+    replayer = Replayer(job.setup, TopicNames(job.root), job.until_ms, keys)
     # The fold's state is long-lived: freeze what exists and collect the old generation rarely, so the
     # collector does not walk millions of live entries again and again (about 10 % of the replay's CPU).
     gc.freeze()
@@ -226,7 +244,7 @@ def run_job(job: ReplayJob) -> Partial:
         if job.archive is not None:
             replayer.feed(archive_records(Path(job.archive), list(job.files)))
         elif job.partitions:
-            replayer.feed(kafka_records(job.bootstrap or "", list(job.partitions)))
+            replayer.feed(kafka_records(job.bootstrap or "", list(job.partitions), with_headers=keys is not None))
     finally:
         gc.set_threshold(*threshold)
         gc.unfreeze()
@@ -276,10 +294,12 @@ def _learned_schemas() -> tuple[str, ...]:
 
 
 def replay_kafka(bootstrap: Target, names: TopicNames, *, setup: AuditSetup | None = None, until_ms: int | None = None,
-                 workers: int = 2, show_progress: bool | None = None) -> tuple[Hub, ReplayStats]:
+                 workers: int = 2, show_progress: bool | None = None,
+                 public_keys: str | None = None) -> tuple[Hub, ReplayStats]:
     """Replay every inbound topic of the configured provinces from Kafka; (merged Hub, stats).
 
-    `show_progress`: a progress line on stderr (None: only when stderr is a terminal).
+    `show_progress`: a progress line on stderr (None: only when stderr is a terminal). `public_keys`: the text of
+    the public-keys file when the hub requires signatures (None: it does not; signatures are then not checked).
     """
     setup = setup or AuditSetup.default()
     load_schema_history(bootstrap, names.schemas)
@@ -305,14 +325,17 @@ def replay_kafka(bootstrap: Target, names: TopicNames, *, setup: AuditSetup | No
     groups = _spread(sizes, max(1, workers))
     schemas = _learned_schemas()
     jobs = [ReplayJob(setup, names.root, until_ms, tuple(group), schemas, bootstrap=bootstrap,
-                      partitions=tuple(tp for p in group for tp in by_province[p])) for group in groups]
+                      partitions=tuple(tp for p in group for tp in by_province[p]), public_keys=public_keys)
+            for group in groups]
     with progress.Progress(sum(sizes.values()), enabled=show_progress) as shown:
         return merge(setup, run_jobs(jobs, shown.counter))
 
 
 def replay_archive(folder: Path, names: TopicNames, *, setup: AuditSetup | None = None,
-                   until_ms: int | None = None, workers: int = 2) -> tuple[Hub, ReplayStats]:
-    """Replay the inbound topics of an export folder alone (no Kafka); (merged Hub, stats)."""
+                   until_ms: int | None = None, workers: int = 2,
+                   public_keys: str | None = None) -> tuple[Hub, ReplayStats]:
+    """Replay the inbound topics of an export folder alone (no Kafka); (merged Hub, stats). `public_keys` as in
+    `replay_kafka` (the archive's own copy, `archived_public_keys`)."""
     setup = setup or AuditSetup.default()
     manifest = Manifest.load(folder)
     schemas: dict[str, str] = {}
@@ -330,12 +353,14 @@ def replay_archive(folder: Path, names: TopicNames, *, setup: AuditSetup | None 
         registry.register(text)
     groups = _spread(sizes, max(1, workers))
     jobs = [ReplayJob(setup, names.root, until_ms, tuple(group), tuple(schemas.values()), archive=str(folder),
-                      files=tuple(f for p in group for f in by_province.get(p, ()))) for group in groups]
+                      files=tuple(f for p in group for f in by_province.get(p, ())), public_keys=public_keys)
+            for group in groups]
     return merge(setup, run_jobs(jobs))
 
 
 def explain_kafka(bootstrap: Target, names: TopicNames, table: str, province: str, *, field_name: str | None = None,
-                  until_ms: int | None = None, setup: AuditSetup | None = None) -> tuple[dict[str, Any], ReplayStats]:
+                  until_ms: int | None = None, setup: AuditSetup | None = None,
+                  public_keys: str | None = None) -> tuple[dict[str, Any], ReplayStats]:
     """The reports behind each cell of (table, province), replayed from the inbound topics (`core.explain`).
 
     One process reads the province's inbound topics of the kinds the table is computed from (every
@@ -360,11 +385,12 @@ def explain_kafka(bootstrap: Target, names: TopicNames, table: str, province: st
                if names.inbound(p, kind) in existing for tp in partitions_of(consumer, names.inbound(p, kind))]
     finally:
         consumer.close()
-    replayer = Replayer(setup, names, until_ms)
+    keys = None if public_keys is None else parse_public_keys(public_keys)
+    replayer = Replayer(setup, names, until_ms, keys)
     provenance = Provenance()
     replayer.observer = provenance.observe
     if tps:
-        replayer.feed(kafka_records(bootstrap, tps))
+        replayer.feed(kafka_records(bootstrap, tps, with_headers=keys is not None))
     try:
         return explain(replayer.hub, provenance, table, province, field_name), replayer.stats
     except ValueError as exc:
@@ -464,7 +490,7 @@ def published_from_archive(folder: Path, names: TopicNames, tables: Iterable[str
         for part in manifest.partitions:
             if part.topic in wanted:
                 for entry in part.files:
-                    for offset, ts, key, value in read_file(folder / entry.path):
+                    for offset, ts, key, value, _headers in read_file(folder / entry.path):
                         yield part.topic, part.partition, offset, key, value, ts
     return _latest_rows(records(), names, until_ms)
 
@@ -564,15 +590,24 @@ def _order(key: RowKey) -> tuple[int, str, int, str]:
 # ---- export ------------------------------------------------------------------------------------------
 
 
-def export(bootstrap: Target, names: TopicNames, folder: Path, *, max_records_per_file: int = 500_000) -> Manifest:
-    """Write every hub topic under the root to Avro container files plus `manifest.json` (streaming)."""
-    from connectors.archive import MANIFEST, PartitionEntry, now_iso, write_partition
+def export(bootstrap: Target, names: TopicNames, folder: Path, *, max_records_per_file: int = 500_000,
+           public_keys: Path | None = None) -> Manifest:
+    """Write every hub topic under the root to Avro container files plus `manifest.json` (streaming).
+
+    Everything an auditor needs without Kafka: the inputs with their signature headers, the transparency log's
+    entries, checkpoints and receipts (read committed: the log is written in transactions), the public-keys file
+    (`public_keys`, copied as `public-keys.json`) and the consistency proofs between the published checkpoints
+    (`proofs.json`, `connectors.evidence.checkpoint_proofs`).
+    """
+    from connectors.archive import MANIFEST, PROOFS, PUBLIC_KEYS, PartitionEntry, file_sha256, now_iso, write_partition
+    from connectors.evidence import write_proofs
 
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / MANIFEST).exists():
         raise ConnectorError(f"{folder} already holds an archive (manifest.json); export into an empty folder")
     load_schema_history(bootstrap, names.schemas)
-    consumer = make_consumer(bootstrap, client_id="cshub-auditor-export", **FAST_FETCH)
+    consumer = make_consumer(bootstrap, client_id="cshub-auditor-export", isolation_level="read_committed",
+                             **FAST_FETCH)
     try:
         topics = sorted(t for t in consumer.topics() if t.startswith(f"{names.root}."))
         entries: list[PartitionEntry] = []
@@ -588,5 +623,10 @@ def export(bootstrap: Target, names: TopicNames, folder: Path, *, max_records_pe
     finally:
         consumer.close()
     manifest = Manifest(names.root, now_iso(), str(bootstrap), entries)
+    if public_keys is not None and public_keys.exists():
+        shutil.copyfile(public_keys, folder / PUBLIC_KEYS)
+        manifest.evidence[PUBLIC_KEYS] = file_sha256(folder / PUBLIC_KEYS)
+    if write_proofs(folder, names, entries):
+        manifest.evidence[PROOFS] = file_sha256(folder / PROOFS)
     (folder / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     return manifest

@@ -22,13 +22,15 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from connectors.errors import BrokerUnreachable, ConnectorError
 from schemas.kafka_config import Target, aiokafka_config
 
 Raw = tuple[str, int, int, int, bytes | None]  # topic, partition, offset, timestamp ms, value
+SignedRaw = tuple[str, int, int, int, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
+"""`Raw` plus the key and the headers (what a submission signature covers and carries)."""
 
 BULK_FETCH: dict[str, Any] = {
     "max_partition_fetch_bytes": 1024 * 1024,
@@ -161,10 +163,12 @@ class _Pump:
 
 def read_partitions(bootstrap: Target, partitions: list[tuple[str, int]], *, client_id: str = "cshub-auditor",
                     idle_timeout_s: float = 60.0,
-                    on_batch: Callable[[int], None] | None = None) -> Iterator[Raw]:
+                    on_batch: Callable[[int], None] | None = None,
+                    with_headers: bool = False) -> Iterator[Raw | SignedRaw]:
     """Every record of these partitions as (topic, partition, offset, timestamp ms, value), from the earliest
     offset to the end offsets taken at the start; in offset order within each partition.
 
+    `with_headers`: (topic, partition, offset, timestamp ms, value, key, headers) instead (`SignedRaw`).
     `on_batch(n)` is called before each batch of n records is handed out (progress). Raises
     BrokerUnreachable when the broker cannot be reached, ConnectorError when nothing arrives for
     `idle_timeout_s` while records are still due.
@@ -186,8 +190,12 @@ def read_partitions(bootstrap: Target, partitions: list[tuple[str, int]], *, cli
                 raise batch
             if on_batch is not None:
                 on_batch(len(batch))
-            for rec in batch:
-                yield rec.topic, rec.partition, rec.offset, rec.timestamp, rec.value
+            if with_headers:
+                for rec in batch:
+                    yield rec.topic, rec.partition, rec.offset, rec.timestamp, rec.value, rec.key, rec.headers
+            else:
+                for rec in batch:
+                    yield rec.topic, rec.partition, rec.offset, rec.timestamp, rec.value
     finally:
         pump.stopping.set()
         pump.thread.join(timeout=30)

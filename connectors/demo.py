@@ -29,8 +29,10 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
+from core.signing import SigningKey
 from schemas.kafka_config import Target, kafka_python_config
 from schemas.kinds import SCHEMA_OF_KIND
 from schemas.reference import policy_items, provinces
@@ -495,7 +497,7 @@ class PublisherSink:
     provincial system that skips our publisher would send them.
     """
 
-    def __init__(self, bootstrap: Target, names: TopicNames) -> None:
+    def __init__(self, bootstrap: Target, names: TopicNames, keys_dir: Path | None = None) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
@@ -511,6 +513,18 @@ class PublisherSink:
         self._publishers: dict[str, Publisher] = {}
         self._publisher_cls = Publisher
         self.rejected_locally = 0
+        self._keys_dir = keys_dir
+        self._keys: dict[str, SigningKey | None] = {}
+
+    def signing_key(self, province: str) -> SigningKey | None:
+        """The province's key from `keys_dir` (`<secrets>/province-<code>.key`), None when it has none there."""
+        if province not in self._keys:
+            from connectors.signing_keys import key_path
+            from schemas.principals import province_principal
+
+            path = None if self._keys_dir is None else key_path(self._keys_dir, province_principal(province))
+            self._keys[province] = SigningKey.load(path) if path is not None and path.exists() else None
+        return self._keys[province]
 
     def send_reports(self, province: str, kind: Kind, records: list[dict[str, Any]],
                      timestamp_ms: int | None = None) -> int:
@@ -518,7 +532,8 @@ class PublisherSink:
 
         pub = self._publishers.get(province)
         if pub is None:
-            pub = self._publisher_cls("", province, names=self.names, producer=self._producer)
+            pub = self._publisher_cls("", province, names=self.names, producer=self._producer,
+                                      signing_key=self.signing_key(province))
             self._publishers[province] = pub
         result = pub.publish(kind, enumerate(records, start=1), timestamp_ms=timestamp_ms)
         self.rejected_locally += result.rejected_rows
@@ -528,7 +543,11 @@ class PublisherSink:
         return result.acknowledged
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int | None = None) -> None:
-        self._producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
+        """Signed too, when the province has a key: the hub then rejects it for what is wrong with its content."""
+        where = self.names.parse_inbound(topic)
+        signer = self.signing_key(where[0]) if where is not None else None
+        headers = signer.sign(topic, key, value) if signer is not None else None
+        self._producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms, headers=headers)
 
     def flush(self) -> None:
         self._producer.flush()

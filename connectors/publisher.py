@@ -38,6 +38,7 @@ from connectors.validation import RowProblem, validate_record
 from core.config import Targets
 from core.contributions import contribution
 from core.notify import record_anomalies
+from core.signing import SigningKey
 from schemas import codec, reference, registry
 from schemas.credentials import check_login, refused
 from schemas.display import show_value
@@ -294,7 +295,8 @@ class _Batches:
         self.partitions: dict[str, list[int]] = {}
         self.partitioner = DefaultPartitioner()  # murmur2 of the key, as the Java and kafka-python clients
 
-    def send(self, topic: str, key: bytes, value: bytes, row: int, timestamp_ms: int | None = None) -> None:
+    def send(self, topic: str, key: bytes, value: bytes, row: int, timestamp_ms: int | None = None,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
         if self.failure is not None:
             raise _Stopped(row, self.failure)
         parts = self.partitions.get(topic) or self._partitions_of(topic, row)
@@ -303,10 +305,11 @@ class _Batches:
         entry = self.open.get(tp)
         if entry is None:
             entry = self.open[tp] = (self.link.producer.create_batch(), [], time.monotonic())
-        if entry[0].append(key=key, value=value, timestamp=timestamp_ms) is None:  # full: hand over, start anew
+        extra = headers or []
+        if entry[0].append(key=key, value=value, timestamp=timestamp_ms, headers=extra) is None:  # full: start anew
             self._hand_over(tp)
             entry = self.open[tp] = (self.link.producer.create_batch(), [], time.monotonic())
-            if entry[0].append(key=key, value=value, timestamp=timestamp_ms) is None:
+            if entry[0].append(key=key, value=value, timestamp=timestamp_ms, headers=extra) is None:
                 raise _Stopped(row, f"the record is larger than a whole batch ({MAX_BATCH_BYTES} bytes)")
         entry[1].append(row)
         if time.monotonic() - entry[2] >= LINGER_S:
@@ -385,9 +388,10 @@ class _Records:
         self.result = result
         self.lock = threading.Lock()  # callbacks run on the producer's I/O thread
 
-    def send(self, topic: str, key: bytes, value: bytes, row: int, timestamp_ms: int | None = None) -> None:
+    def send(self, topic: str, key: bytes, value: bytes, row: int, timestamp_ms: int | None = None,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
         try:
-            future = self.producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
+            future = self.producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms, headers=headers)
         except KafkaError as exc:
             raise _Stopped(row, str(exc)) from exc
         self.result.sent += 1
@@ -432,11 +436,16 @@ class Publisher:
             as failed (the broker is gone); a re-run is then needed.
         producer: an already configured kafka-python KafkaProducer shared with other code (the demo); rows
             then go record by record through it (slower), else the publisher opens its own aiokafka producer.
+        signing_key: the province's Ed25519 key (`SigningKey.load(settings.signing_key_path(province))`): every
+            record then carries its submission signature headers (docs/evidence.md); None sends unsigned records,
+            which a hub that requires signatures rejects.
     """
 
     def __init__(self, bootstrap: Target, province: str, *, names: TopicNames | None = None,
-                 delivery_timeout_ms: int = 60_000, producer: KafkaProducer | None = None) -> None:
+                 delivery_timeout_ms: int = 60_000, producer: KafkaProducer | None = None,
+                 signing_key: SigningKey | None = None) -> None:
         self.province = province
+        self.signing_key = signing_key
         self.names = names or TopicNames()
         self._conn = connection(bootstrap)
         self._schemas_sent: set[str] = set()
@@ -532,7 +541,9 @@ class Publisher:
                 result.rejected.extend(prepared.problems)
             else:
                 try:
-                    sender.send(topic, prepared.key, prepared.value, row, timestamp_ms)
+                    signature = (self.signing_key.sign(topic, prepared.key, prepared.value)
+                                 if self.signing_key is not None else None)
+                    sender.send(topic, prepared.key, prepared.value, row, timestamp_ms, signature)
                 except _Stopped as exc:
                     self._refusal(exc, topic)  # refused by the broker: one line, exit 77
                     result.error = stopped(exc)

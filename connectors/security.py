@@ -220,11 +220,14 @@ def rotate(bootstrap: str, admin: Credentials, store: SecretStore, principal: st
 def secure_local_hub(bootstrap: str, store: SecretStore, names: TopicNames, app_id: str,
                      everyone: dict[str, Principal] | None = None) -> ApplyReport:
     """`cshub security init` + `apply` in one step, for a hub on this machine (`cshub run`, tests, benches):
-    every principal's password in `store`, then its user and ACLs on the broker, as the admin."""
+    every principal's password in `store` (and the signing keys with the public-keys file beside them), then its
+    user and ACLs on the broker, as the admin."""
+    from connectors.signing_keys import default_public_keys, ensure_signing_keys, signers
     from schemas.principals import one_of_role, principals
 
     everyone = everyone or principals()
     for name in everyone:
         store.ensure(name)
+    ensure_signing_keys(store.folder, signers(everyone), default_public_keys(store.folder), int(time.time() * 1000))
     admin = store.credentials(one_of_role(everyone, "admin").name)
     return apply_security(bootstrap, admin, store, everyone, names, app_id)

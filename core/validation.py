@@ -2,8 +2,10 @@
 
 Business rules come from `schemas.rules.check`; this module adds what only the hub knows: the
 record's kind and province must match the topic it came from (a province reports about itself,
-on its own topics). Reason codes are the codec's (`bad_magic`, `truncated`, `unknown_fingerprint`,
-`bad_body`), `wrong_kind`, `wrong_province`, `unknown_topic`, or a business rule's code.
+on its own topics), and, when the hub requires signatures, that the topic's province signed it. Reason codes
+are the codec's (`bad_magic`, `truncated`, `unknown_fingerprint`, `bad_body`), `wrong_kind`, `wrong_province`,
+`unknown_topic`, a signature's (`unsigned`, `bad_signature`, ...: `core.signing.SIGNATURE_REASONS`), or a
+business rule's code.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from core.signing import Headers, SignatureChecker
 from schemas import codec, rules
 from schemas.errors import CodecError, Problem
 from schemas.kinds import KIND_OF_SCHEMA, SCHEMA_OF_KIND, Kind
@@ -103,15 +106,29 @@ def _inbound(names: TopicNames, provinces: frozenset[str], topic: str) -> tuple[
     return where if where is not None and where[0] in provinces else None
 
 
-def decide(source: Source, value: bytes | None, names: TopicNames, provinces: frozenset[str]) -> Decision:
-    """Accept or reject one inbound record: decodable, of the topic's kind, about the topic's province, and
-    within the business rules. Never raises: an unexpected error is a rejection (`internal_error`), the
-    same for the worker and the auditor, so their tables agree even then."""
+def decide(source: Source, value: bytes | None, names: TopicNames, provinces: frozenset[str],
+           headers: Headers | None = None, keys: SignatureChecker | None = None) -> Decision:
+    """Accept or reject one inbound record: signed by the topic's province (when `keys` are given: the hub
+    requires signatures), decodable, of the topic's kind, about the topic's province, and within the business
+    rules. Never raises: an unexpected error is a rejection (`internal_error`), the same for the worker and the
+    auditor, so their tables agree even then.
+
+    The signature is checked first, against the record's broker timestamp (`source.timestamp_ms`: when the hub
+    received it), so nothing of an unsigned or forged record is decoded; its reason is one of
+    `core.signing.SIGNATURE_REASONS`, and the report id given is the Kafka key (the record is not decoded).
+    """
     where = _inbound(names, provinces, source.topic)
     province = where[0] if where else None
     if where is None:
         return Rejected("unknown_topic", f"{source.topic} is not an inbound topic of a province in the reference"
                         " data", None, None)
+    if keys is not None:
+        try:
+            signed = keys.check(source.topic, source.key, value or b"", headers, where[0], source.timestamp_ms)
+        except Exception as exc:  # the boundary, as below
+            return Rejected("internal_error", repr(exc), province, None, unexpected=True)
+        if not signed.ok:
+            return Rejected(signed.reason or "bad_signature", signed.message, province, _key_text(source.key))
     try:
         decoded = codec.decode(value or b"")
         found = problems(where[0], where[1], decoded.name, decoded.value, provinces)
@@ -124,3 +141,8 @@ def decide(source: Source, value: bytes | None, names: TopicNames, provinces: fr
         report_id = decoded.value.get("report_id")
         return Rejected(reason, message, province, report_id if isinstance(report_id, str) else None)
     return Accepted(decoded, where[1], where[0])
+
+
+def _key_text(key: bytes | None) -> str | None:
+    """The Kafka key as text (the report id, by the contract), for a record that is not decoded."""
+    return None if key is None else key.decode("utf-8", "replace")

@@ -25,6 +25,10 @@ from schemas.kafka_config import KafkaConnection
 from schemas.topics import TopicNames, TopicPlan
 
 ENV_PREFIX = "CSHUB_"
+PUBLIC_KEYS_NAME = "public-keys.json"
+"""The public-keys reference file's name in the secrets folder (`cshub security init` writes it)."""
+SIGNING_KEY_SUFFIX = ".key"
+"""A principal's signing key in the secrets folder: `<principal>.key` (next to `<principal>.password`)."""
 
 
 class Settings(BaseSettings):
@@ -60,6 +64,13 @@ class Settings(BaseSettings):
     provinces_file: Path | None = Field(default=None, description="provinces CSV instead of schemas/data/provinces.csv")
     obligations_file: Path | None = Field(default=None, description="reporting obligations CSV instead of"
                                                             " schemas/data/obligations.csv")
+
+    # ---- evidence: submission signatures (docs/evidence.md) -------------------------------------------
+    require_signatures: bool = Field(default=True, description="the worker and the audit replay reject an inbound"
+                                     " record without a valid submission signature of the topic's province (off"
+                                     " only while provinces adopt signing)")
+    signing_key_file: Path | None = Field(default=None, description="the publisher's Ed25519 signing key (owner-only"
+                                          " PKCS#8 PEM); default <secrets>/province-<code>.key")
 
     # ---- the worker --------------------------------------------------------------------------------
     app_id: str = Field(default="cshub-worker", description="Faust app id: consumer group and changelog topic prefix")
@@ -122,6 +133,12 @@ class Settings(BaseSettings):
 
         folder = os.environ.get(SECRETS_DIR_ENV)
         return Path(folder) if folder else self.home / "secrets"
+
+    def signing_key_path(self, province: str) -> Path:
+        """The key a publisher of `province` signs with: `signing_key_file`, else <secrets>/province-<code>.key."""
+        from schemas.principals import province_principal
+
+        return self.signing_key_file or self.secrets_dir / f"{province_principal(province)}{SIGNING_KEY_SUFFIX}"
 
     @property
     def names(self) -> TopicNames:

@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 from core import HubConfig, obligation_rules
+from core.signing import PublicKeysFile
 from schemas import reference
 from schemas.kafka_config import aiokafka_config, faust_broker_config
 from schemas.topics import KINDS, TopicNames
@@ -66,6 +67,15 @@ def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
         log.warning("could not shorten the Faust consumer's fetch wait (Faust internals changed?)")
         return
     fetcher._fetch_max_wait_ms = wait_ms
+
+
+def signature_checker(settings: WorkerSettings) -> PublicKeysFile | None:
+    """The public-keys file the validator checks submission signatures against (re-read when it changes), or
+    None when signatures are not required. A missing or broken file stops the worker here, with what to do."""
+    if not settings.require_signatures:
+        return None
+    return PublicKeysFile(settings.public_keys_path, on_error=lambda exc: log.error("%s; keeping the keys read"
+                                                                                     " before", exc))
 
 
 def build_app(settings: WorkerSettings) -> Any:
@@ -109,7 +119,7 @@ def build_app(settings: WorkerSettings) -> Any:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=1.0,
     )
-    validator = Validator(names, provinces, settings.partitions, config)
+    validator = Validator(names, provinces, settings.partitions, config, signature_checker(settings))
     aggregator = Aggregator(config, rules, names, settings.publish_interval_s, validator.partition_of)
     stage = NationalStage(config, names, aggregator.note_records)
     crashed: list[str] = []

@@ -14,6 +14,7 @@ from typing import Any
 from core import HubConfig, feedback, rejection
 from core.contributions import Contribution, contribution
 from core.notify import BurstDetector
+from core.signing import Headers, SignatureChecker
 from core.validation import Rejected, Source, decide
 from core.verdicts import key_text, kid_of, value_sha256
 from schemas import codec
@@ -101,8 +102,10 @@ class Routed:
 class Validator:
     """Routes one inbound record: to validated, or to rejected (+ feedback, + burst notification)."""
 
-    def __init__(self, names: TopicNames, provinces: list[str], partitions: int, config: HubConfig) -> None:
+    def __init__(self, names: TopicNames, provinces: list[str], partitions: int, config: HubConfig,
+                 keys: SignatureChecker | None = None) -> None:
         self.names = names
+        self.keys = keys  # None: signatures not required (settings.require_signatures off)
         self.provinces = provinces
         self.province_set = frozenset(provinces)
         self.partition_of = partition_of_provinces(provinces, partitions)
@@ -111,14 +114,15 @@ class Validator:
         self.counts: collections.Counter[str] = collections.Counter()
 
     def route(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-              ts_ms: int, headers: Any = ()) -> Routed:
+              ts_ms: int, headers: Headers | None = ()) -> Routed:
         """The records to send for one inbound record (an accepted one's validated record comes last).
 
         The decision is `core.decide`, the very one the auditor's replay makes.
         """
         data = value or b""
         received = Received.of(topic, partition, offset, key, value, headers)
-        decision = decide(Source(topic, partition, offset, key, ts_ms), data, self.names, self.province_set)
+        decision = decide(Source(topic, partition, offset, key, ts_ms), data, self.names, self.province_set,
+                          headers, self.keys)
         if isinstance(decision, Rejected):
             if decision.unexpected:
                 log.error("unexpected error validating %s[%d]@%d: %s", topic, partition, offset, decision.message)

@@ -10,7 +10,7 @@ The local broker is secured as `make run`'s is (SCRAM-SHA-512, ACLs, deny by def
 process (and every subprocess it starts) logs in as the admin through CSHUB_PRINCIPAL / CSHUB_PASSWORD_FILE,
 so library code and `cshub` subcommands authenticate like any client. Raw test clients take their settings
 from the one factory: `kafka_python_config(kafka_bootstrap, client_id=...)`. tests/security logs in as each
-role instead.
+role instead. Signatures are not required in the test session unless a test asks for them (below).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,11 @@ from deploy.local.broker import SECURED_MARKER, LocalCluster
 from schemas.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The hub requires submission signatures by default (secure by default). Tests of everything else feed the worker
+# and the audit hand-made records, unsigned, as a deployment does while its provinces adopt signing; the tests of
+# signatures (tests/core/test_signature_decision.py, tests/connectors/test_audit_verify.py) turn it back on.
+os.environ.setdefault("CSHUB_REQUIRE_SIGNATURES", "false")
 TEST_BROKER_HOME = ROOT / ".cshub" / "test-broker"
 KAFKA_IMAGE = "apache/kafka:4.4.0"
 
@@ -74,6 +80,7 @@ def kafka_bootstrap() -> Iterator[str]:
 def _secure(cluster: LocalCluster) -> None:
     """Every principal's password, user and ACLs (root `cshub`); this process and its children log in as the admin."""
     from connectors.security import apply_security
+    from connectors.signing_keys import default_public_keys, ensure_signing_keys, signers
     from schemas.credentials import PASSWORD_FILE_ENV, PRINCIPAL_ENV
     from schemas.principals import principals
 
@@ -85,6 +92,11 @@ def _secure(cluster: LocalCluster) -> None:
     apply_security(cluster.bootstrap, admin, cluster.secrets, everyone, TopicNames("cshub"), "cshub-worker")
     os.environ[PRINCIPAL_ENV] = admin.principal
     os.environ[PASSWORD_FILE_ENV] = str(cluster.secrets.path(admin.principal))
+    # every province's and the notary's signing key beside the passwords, and the public-keys file the
+    # subprocesses' workers and audits check against when a test requires signatures
+    public_keys = default_public_keys(cluster.secrets.folder)
+    ensure_signing_keys(cluster.secrets.folder, signers(everyone), public_keys, int(time.time() * 1000))
+    os.environ["CSHUB_PUBLIC_KEYS_FILE"] = str(public_keys)
 
 
 @contextmanager

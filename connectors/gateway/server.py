@@ -64,6 +64,9 @@ class GatewayConfig:
     notifications_limit: int = 200
     start_reader: bool = True
     """False: the caller starts `gateway.reader` itself (`cshub run` does, once its broker is up)."""
+    signing_keys_dir: Path | None = None
+    """Where the upload page finds a province's signing key (`province-<code>.key`, as `cshub security` writes
+    them); None: what it sends goes unsigned."""
 
 
 def _reference() -> dict[str, Any]:
@@ -141,7 +144,8 @@ class Gateway:
                         notifications_tail=config.notifications_limit),
             InputReader(config.bootstrap, self.store, names))
         self.reference = _reference()
-        self.desk = UploadDesk(connection(config.bootstrap).bootstrap, names)  # clerks log in as themselves
+        self.desk = UploadDesk(connection(config.bootstrap).bootstrap, names,  # clerks log in as themselves
+                               signing_keys_dir=config.signing_keys_dir)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[Change] = []
         self._clients: set[asyncio.Queue[str | None]] = set()

@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
@@ -35,6 +35,9 @@ from schemas.display import show_value
 from schemas.kafka_config import KafkaConnection
 from schemas.kinds import KINDS, Kind
 from schemas.topics import TopicNames
+
+if TYPE_CHECKING:
+    from core.signing import SigningKey
 
 COOKIE = "cshub_session"
 SESSION_IDLE_S = 15 * 60
@@ -108,10 +111,12 @@ def _problem(p: Any) -> dict[str, Any]:
 class UploadDesk:
     """The upload routes of the gateway, and the sessions of the clerks using them."""
 
-    def __init__(self, bootstrap: str, names: TopicNames, *, secure_cookie: bool = False) -> None:
+    def __init__(self, bootstrap: str, names: TopicNames, *, secure_cookie: bool = False,
+                 signing_keys_dir: Path | None = None) -> None:
         self.bootstrap = bootstrap
         self.names = names
         self.secure_cookie = secure_cookie
+        self.signing_keys_dir = signing_keys_dir
         self.sessions: dict[str, Session] = {}
         self.root = Path(tempfile.mkdtemp(prefix="cshub-uploads-"))  # 0700: mkdtemp's own mode
 
@@ -276,13 +281,27 @@ class UploadDesk:
         session.batches[batch] = (sent, since, since_ms)
         return _json({"batch": batch, **summary})
 
+    def _signing_key(self, province: str) -> SigningKey | None:
+        """The province's key in `signing_keys_dir` (`province-<code>.key`), as the CLI publisher finds it; None
+        when this desk holds none (its records then go unsigned, and a hub that requires signatures rejects them,
+        which the outcomes show). A province's own desk holds its own key; a central one would hold them all."""
+        from core.signing import SigningKey
+        from schemas.principals import province_principal
+        from schemas.settings import SIGNING_KEY_SUFFIX
+
+        if self.signing_keys_dir is None:
+            return None
+        path = self.signing_keys_dir / f"{province_principal(province)}{SIGNING_KEY_SUFFIX}"
+        return SigningKey.load(path) if path.exists() else None
+
     def _publish(self, session: Session, upload: Upload) -> tuple[list[SentReport], dict[str, Any], Positions, int]:
         from connectors.publisher import Publisher
         from connectors.readers import read_rows
 
         since = feedback_positions(session.conn, self.names, session.province)
         since_ms = time.time_ns() // 1_000_000
-        with Publisher(session.conn, session.province, names=self.names) as publisher:
+        with Publisher(session.conn, session.province, names=self.names,
+                       signing_key=self._signing_key(session.province)) as publisher:
             result = publisher.publish(upload.kind, read_rows(upload.path, upload.kind))
         sent = [SentReport(row, report_id, revision, upload.kind, period, result.coordinates.get(row))
                 for row, report_id, revision, period in upload.reports]

@@ -1,4 +1,9 @@
-"""`cshub audit replay|export|verify`: rebuild the national tables from the inputs and check the published ones."""
+"""`cshub audit replay|export|verify`: rebuild the national tables from the inputs and check the published ones.
+
+`verify` (from Kafka, or from an exported archive alone) first checks the evidence (`connectors.evidence`:
+submission signatures, the transparency log, its checkpoints, the receipts, the national rows against the log),
+then replays; every problem is printed with what and where, and any problem exits 1.
+"""
 
 from __future__ import annotations
 
@@ -25,12 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from schemas.topics import TABLES
 
     parser.add_argument("action", choices=["replay", "export", "verify", "explain"],
-                        help="replay: from Kafka and compare; export DIR: archive the topics; verify DIR: check an"
-                             " archive and replay it alone; explain --table T --province P [--field F]: the reports"
-                             " whose contributions sum to each cell")
-    parser.add_argument("dir", nargs="?", type=Path, help="archive folder (export, verify)")
+                        help="replay: from Kafka and compare; export DIR: archive the topics; verify [DIR]: check"
+                             " the evidence (signatures, log, checkpoints, receipts) and replay, from Kafka or from"
+                             " an archive alone; explain --table T --province P [--field F]: the reports whose"
+                             " contributions sum to each cell")
+    parser.add_argument("dir", nargs="?", type=Path, help="archive folder (export; verify: without it, Kafka)")
     parser.add_argument("--until", type=parse_time, help="rebuild the tables as they stood at this moment")
-    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root")
+    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root", "require_signatures",
+                 "public_keys_file")
     parser.add_argument("--workers", type=int, default=2, help="replay processes (default 2)")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES), help="tables to compare")
     parser.add_argument("--max-differences", type=int, default=100, help="differences printed at most")
@@ -45,26 +52,87 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     names = settings.names
-    if args.action in ("export", "verify") and args.dir is None:
+    if args.action == "export" and args.dir is None:
         raise CshubError(f"audit {args.action} needs the archive folder",
                          f"give it, e.g. cshub audit {args.action} ./audit-2026-03")
     started = time.perf_counter()
     if args.action == "export":
-        manifest = auditor.export(settings.kafka, names, args.dir)
+        manifest = auditor.export(settings.kafka, names, args.dir, public_keys=settings.public_keys_path)
         records = sum(p.records for p in manifest.partitions)
         print(f"exported {records} records of {len(manifest.partitions)} partitions to {args.dir}"
               f" in {time.perf_counter() - started:.1f} s (manifest.json has offsets and SHA-256 digests)")
         return 0
     if args.action == "verify":
-        return _verify(args, names, started)
+        return _verify(args, settings, started) if args.dir is not None else _verify_kafka(args, settings, started)
     if args.action == "explain":
-        return _explain(args, names, settings.kafka)
-    hub, stats = auditor.replay_kafka(settings.kafka, names, until_ms=args.until, workers=args.workers)
+        return _explain(args, names, settings.kafka, _required_keys(settings))
+    hub, stats = auditor.replay_kafka(settings.kafka, names, until_ms=args.until, workers=args.workers,
+                                      public_keys=_required_keys(settings))
     published = auditor.published_from_kafka(settings.kafka, names, args.tables, args.until)
     return _report(args, hub, stats, published, started, f"Kafka at {settings.kafka}")
 
 
-def _explain(args: argparse.Namespace, names, target) -> int:
+def _required_keys(settings) -> str | None:
+    """The public-keys file's text when the hub requires signatures (the replay then checks them), else None."""
+    if not settings.require_signatures:
+        return None
+    path = settings.public_keys_path
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CshubError(f"the hub requires signatures and the public-keys file {path} cannot be read: {exc.strerror}",
+                         "name the hub's file with --public-keys-file (or CSHUB_PUBLIC_KEYS_FILE), or give"
+                         " --require-signatures false for a hub that does not require them") from None
+
+
+def _keys(text: str | None, where: str):
+    from core.signing import PublicKeys, parse_public_keys
+
+    return PublicKeys([]) if text is None else parse_public_keys(text, where)
+
+
+def _print_evidence(report, source: str) -> int:
+    c = report.counts
+    print(f"evidence from {source}: {c['inputs']} input records ({c['inputs_signed']} validly signed,"
+          f" {c['inputs_without_valid_signature']} not), {c['log_entries']} log entries ({c['inputs_logged']} inputs"
+          f" logged, {c['inputs_not_yet_logged']} not yet), {c['checkpoints']} checkpoints, {c['receipt_batches']}"
+          f" receipt batches ({c['receipts']} receipts), {c['national_rows']} national rows")
+    for note in report.notes:
+        print(f"  note: {note}")
+    for finding in report.problems:
+        print(f"  PROBLEM {finding}")
+    shown = len(report.problems)
+    total = sum(report.problem_counts.values())
+    if total > shown:
+        print(f"  ... and {total - shown} more problems")
+    if total:
+        print(f"EVIDENCE FAILED: {total} problem(s): "
+              + ", ".join(f"{n} {check}" for check, n in report.problem_counts.most_common()))
+        return 1
+    print("evidence passed: every input is accounted for; the log, its checkpoints and the receipts agree")
+    return 0
+
+
+def _verify_kafka(args: argparse.Namespace, settings, started: float) -> int:
+    from connectors import auditor, evidence
+    from schemas import reference
+
+    names = settings.names
+    path = settings.public_keys_path
+    text = path.read_text(encoding="utf-8") if path.exists() else None
+    if text is None and settings.require_signatures:
+        _required_keys(settings)  # raises: says which file and what to do
+    provinces = sorted(reference.provinces(settings.provinces_file))
+    checks = evidence.EvidenceCheck(names, frozenset(provinces), _keys(text, str(path)), settings.require_signatures)
+    report = evidence.verify_kafka(settings.kafka, checks)
+    failed = _print_evidence(report, f"Kafka at {settings.kafka}")
+    hub, stats = auditor.replay_kafka(settings.kafka, names, until_ms=args.until, workers=args.workers,
+                                      public_keys=text if settings.require_signatures else None)
+    published = auditor.published_from_kafka(settings.kafka, names, args.tables, args.until)
+    return max(failed, _report(args, hub, stats, published, started, f"Kafka at {settings.kafka}"))
+
+
+def _explain(args: argparse.Namespace, names, target, public_keys: str | None = None) -> int:
     import json
 
     from connectors import auditor
@@ -74,7 +142,7 @@ def _explain(args: argparse.Namespace, names, target) -> int:
         raise CshubError("audit explain needs --table and --province",
                          "e.g. cshub audit explain --table coverage --province 320000 --field urban_covered")
     found, stats = auditor.explain_kafka(target, names, args.table, args.province, field_name=args.field,
-                                         until_ms=args.until)
+                                         until_ms=args.until, public_keys=public_keys)
     if args.format == "json":
         from schemas.jsonable import jsonable
 
@@ -111,10 +179,12 @@ def _beijing(ms: int) -> str:
     return show_minute(ms)
 
 
-def _verify(args: argparse.Namespace, names, started: float) -> int:
-    from connectors import auditor
-    from connectors.archive import Manifest, verify_integrity
+def _verify(args: argparse.Namespace, settings, started: float) -> int:
+    from connectors import auditor, evidence
+    from connectors.archive import PUBLIC_KEYS, Manifest, verify_integrity
+    from schemas import reference
 
+    names = settings.names
     manifest = Manifest.load(args.dir)
     broken = verify_integrity(args.dir, manifest)
     for problem in broken:
@@ -123,9 +193,22 @@ def _verify(args: argparse.Namespace, names, started: float) -> int:
         print(f"archive {args.dir}: {len(broken)} integrity problem(s); not replayed")
         return 1
     print(f"archive {args.dir}: {len(manifest.partitions)} partitions, every file matches its SHA-256 and offsets")
-    hub, stats = auditor.replay_archive(args.dir, names, until_ms=args.until, workers=args.workers)
+    archived = args.dir / PUBLIC_KEYS
+    keys_path = settings.public_keys_file or archived
+    text = keys_path.read_text(encoding="utf-8") if keys_path.exists() else None
+    if text is None and settings.require_signatures:
+        raise CshubError(f"archive {args.dir} has no {PUBLIC_KEYS}: its signatures cannot be checked",
+                         "give the hub's public-keys file with --public-keys-file, or --require-signatures false for"
+                         " a hub that did not require them")
+    provinces = sorted(reference.provinces(settings.provinces_file))
+    checks = evidence.EvidenceCheck(names, frozenset(provinces), _keys(text, str(keys_path)),
+                                    settings.require_signatures)
+    report = evidence.verify_archive(args.dir, checks)
+    failed = _print_evidence(report, f"archive {args.dir}")
+    hub, stats = auditor.replay_archive(args.dir, names, until_ms=args.until, workers=args.workers,
+                                        public_keys=text if settings.require_signatures else None)
     published = auditor.published_from_archive(args.dir, names, args.tables, args.until)
-    return _report(args, hub, stats, published, started, f"archive {args.dir}")
+    return max(failed, _report(args, hub, stats, published, started, f"archive {args.dir}"))
 
 
 def _report(args: argparse.Namespace, hub, stats, published, started: float, source: str) -> int:

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"  {period}: {stats.reports} reports sent so far, {stats.bad} bad records", flush=True)
 
-    sink = PublisherSink(settings.kafka, names)
+    sink = PublisherSink(settings.kafka, names, keys_dir=settings.secrets_dir)  # each province signs with its key
     try:
         stats = run_feed(feed, sink, names, month_seconds=0.0 if args.fast else 60.0 / args.speed,
                          stop=stop, on_month=on_month, now_ms=int(now.timestamp() * 1000))

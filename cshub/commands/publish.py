@@ -8,6 +8,9 @@ re-running the whole file is safe (the hub keeps the latest revision per report 
 With --wait [SECONDS] (default 60) it then waits, at most that long, for the hub's signed receipt of every sent
 row and prints per report: accepted, duplicate, superseded, late, or rejected with the reason, and which rows got
 no answer in time; the exit status is then 1 also when the hub rejected a row or a row got no answer.
+
+Every record is signed with the province's Ed25519 key (`--signing-key-file`, default
+<secrets>/province-<code>.key; docs/evidence.md); without a key the records go unsigned, with a warning.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cshub.options import add_settings, settings_from
 from schemas.errors import CshubError
 from schemas.topics import KINDS
+
+if TYPE_CHECKING:
+    from core.signing import SigningKey
+    from schemas.settings import Settings
 
 MAX_PROBLEMS_SHOWN = 200
 
@@ -28,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a .csv, .jsonl or .xlsx file (layout: connectors/readers.py)")
     parser.add_argument("--province", required=True, help="the publisher's own 6-digit province code")
     parser.add_argument("--kind", required=True, choices=KINDS)
-    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root", "provinces_file")
+    add_settings(parser, "bootstrap", "principal", "password_file", "topic_root", "provinces_file", "signing_key_file")
     parser.add_argument("--check", action="store_true", help="validate the file only; send nothing")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds a record may wait for the broker's acknowledgement (default 60)")
@@ -64,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return _check(args, rows)
     publisher = Publisher(settings.kafka, args.province, names=settings.names,
-                          delivery_timeout_ms=int(args.timeout * 1000))
+                          delivery_timeout_ms=int(args.timeout * 1000),
+                          signing_key=_signing_key(settings, args.province))
     bar = _progress(count_rows(args.file), not args.no_progress)
     started_ms = time.time_ns() // 1_000_000
     try:
@@ -105,6 +114,23 @@ def _show(what: str, problems: list) -> None:
         print(f"  {what} {problem}")
     if len(problems) > MAX_PROBLEMS_SHOWN:
         print(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more ({what})")
+
+
+def _signing_key(settings: Settings, province: str) -> SigningKey | None:
+    """The province's signing key; None (with a warning) when there is none at the default place.
+
+    A key named with --signing-key-file / CSHUB_SIGNING_KEY_FILE must be there and owner-only. Without one, the
+    records go unsigned: the hub decides (it rejects them unless it runs with CSHUB_REQUIRE_SIGNATURES=false).
+    """
+    from core.signing import SigningKey
+
+    path = settings.signing_key_path(province)
+    if settings.signing_key_file is None and not path.exists():
+        print(f"warning: records not signed: no signing key at {path}. A hub that requires signatures (the"
+              f" default) rejects them; ask the hub's administrator for province-{province}.key and name it with"
+              " CSHUB_SIGNING_KEY_FILE", flush=True)
+        return None
+    return SigningKey.load(path)
 
 
 def _check(args: argparse.Namespace, rows) -> int:

@@ -165,7 +165,7 @@ class LocalHub:
 
         s = self.settings
         gateway = Gateway(GatewayConfig(bootstrap=self.connection("gateway"), topic_root=s.topic_root,
-                                        host=s.gateway_host, port=s.gateway_port,
+                                        host=s.gateway_host, port=s.gateway_port, signing_keys_dir=s.secrets_dir,
                                         start_reader=self.args.only == "gateway" or self.external))
         self.gateway_runner = await listen(gateway)
         say(f"dashboard: {self.url}  (answering after {self.since()})")

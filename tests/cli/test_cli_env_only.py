@@ -37,8 +37,10 @@ def cshub(*argv: str, env: dict[str, str], timeout: float = 120) -> subprocess.C
 
 
 def _credentials() -> dict[str, str]:
-    """The session's login (tests/conftest.py: the admin of the secured test broker), also by environment only."""
-    return {k: os.environ[k] for k in ("CSHUB_PRINCIPAL", "CSHUB_PASSWORD_FILE") if k in os.environ}
+    """The session's login (tests/conftest.py: the admin of the secured test broker), also by environment only, and
+    the public-keys file its workers and audits check signatures against (required: the default)."""
+    return {k: os.environ[k] for k in ("CSHUB_PRINCIPAL", "CSHUB_PASSWORD_FILE", "CSHUB_PUBLIC_KEYS_FILE")
+            if k in os.environ}
 
 
 def only_env(**values: str) -> dict[str, str]:

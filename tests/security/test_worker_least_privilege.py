@@ -34,7 +34,11 @@ def free_port() -> int:
 def env_of(hub, principal: str, names: TopicNames, app_id: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSHUB_")}
     env.update(CSHUB_BOOTSTRAP=hub.bootstrap, CSHUB_TOPIC_ROOT=names.root, CSHUB_APP_ID=app_id,
-               CSHUB_PRINCIPAL=principal, CSHUB_PASSWORD_FILE=str(hub.store.path(principal)), **extra)
+               CSHUB_PRINCIPAL=principal, CSHUB_PASSWORD_FILE=str(hub.store.path(principal)),
+               # signatures required (the default): the worker checks each record against the public keys, a
+               # province signs with its own key (tests/conftest.py made them beside the passwords)
+               CSHUB_PUBLIC_KEYS_FILE=str(hub.store.folder / "public-keys.json"),
+               CSHUB_SIGNING_KEY_FILE=str(hub.store.folder / f"{principal}.key"), **extra)
     return env
 
 
