@@ -59,7 +59,8 @@ class RowOutcome:
         if e.late:
             what += ", late"
         signature = {True: "", False: f" SIGNATURE FAILED: {self.receipt.problem}", None: ""}[self.receipt.verified]
-        return f"row {self.row}  {e.report_id or e.key} rev {e.revision}: {what} [log #{e.index}]{signature}"
+        revision = "" if e.revision is None else f" rev {e.revision}"  # none when rejected before it was read
+        return f"row {self.row}  {e.report_id or e.key}{revision}: {what} [log #{e.index}]{signature}"
 
 
 def wait_for_rows(target: Target, result: PublishResult, *, timeout_s: float, since_ms: int,

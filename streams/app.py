@@ -81,7 +81,7 @@ def signature_checker(settings: WorkerSettings) -> PublicKeysFile | None:
 def build_app(settings: WorkerSettings) -> Any:
     """The Faust app with its agents, timers and web views. Importing faust happens here, not at import."""
     import faust
-    from faust.exceptions import ConsumerNotStarted
+    from faust.exceptions import ConsumerNotStarted, NotReady
 
     names = TopicNames(settings.topic_root)
     provinces = list(reference.provinces(settings.provinces_file))
@@ -336,8 +336,11 @@ def build_app(settings: WorkerSettings) -> Any:
             return
         async with publishing:
             if recovered():
-                await rebuild_if_needed()
-                await send_all(aggregator.deadlines(int(time.time() * 1000)))
+                try:
+                    await rebuild_if_needed()
+                    await send_all(aggregator.deadlines(int(time.time() * 1000)))
+                except NotReady:  # the producer is stopping (shutdown): the next start republishes everything
+                    return
 
     @app.task
     async def publish_pending_rows() -> None:
@@ -350,8 +353,11 @@ def build_app(settings: WorkerSettings) -> Any:
             async with publishing:
                 now_s = time.monotonic()
                 if recovered() and aggregator.publish_due(now_s):
-                    await rebuild_if_needed()
-                    await send_all(aggregator.publish_rows(now_s))
+                    try:
+                        await rebuild_if_needed()
+                        await send_all(aggregator.publish_rows(now_s))
+                    except NotReady:  # the producer is not running (stopping): the next start republishes everything
+                        continue
 
     seen: dict[Any, int] = {}  # source partition (envelopes, parts) -> next offset its agent has taken
     sources = (names.validated_batches, names.national_parts)

@@ -56,7 +56,7 @@ def test_publish_wait_prints_the_hubs_answer_to_every_row(kafka_bootstrap: str, 
     worker_env = {**os.environ, "CSHUB_BOOTSTRAP": hub.bootstrap, "CSHUB_TOPIC_ROOT": names.root,
                   "CSHUB_APP_ID": f"{names.root}-worker", "CSHUB_DATA_DIR": str(tmp_path / "worker"),
                   "CSHUB_STORE": "memory", "CSHUB_WEB_PORT": str(port), "CSHUB_PARTITIONS": "1",
-                  "CSHUB_REQUIRE_SIGNATURES": "false"}  # signatures are tests/connectors' (issue 11, signed)
+                  "CSHUB_REQUIRE_SIGNATURES": "true"}  # against the session's public-keys file (tests/conftest.py)
     with worker_log.open("wb") as out:  # the worker as the admin: it may create Faust's own topics
         worker = subprocess.Popen([sys.executable, "-m", "cshub.cli", "worker"], env=worker_env, cwd=ROOT,
                                   stdout=out, stderr=subprocess.STDOUT)
@@ -68,8 +68,10 @@ def test_publish_wait_prints_the_hubs_answer_to_every_row(kafka_bootstrap: str, 
         first.write_text(HEADER + row("JS-W-1", 1) + row("JS-W-2", 2), encoding="utf-8")
         again = tmp_path / "again.csv"  # the same revision again, and an older revision of JS-W-2
         again.write_text(HEADER + row("JS-W-1", 1) + row("JS-W-2", 1) + row("JS-W-3", 1), encoding="utf-8")
+        secrets = hub.cluster.secrets.folder
         env = {**os.environ, "CSHUB_PRINCIPAL": "province-320000",
-               "CSHUB_PASSWORD_FILE": str(hub.cluster.secrets.path("province-320000"))}
+               "CSHUB_PASSWORD_FILE": str(hub.cluster.secrets.path("province-320000")),
+               "CSHUB_SIGNING_KEY_FILE": str(secrets / "province-320000.key")}
 
         def publish(path: Path) -> subprocess.CompletedProcess[str]:
             return subprocess.run([sys.executable, "-m", "cshub.cli", "publish", "--province", "320000", "--kind",
@@ -87,6 +89,14 @@ def test_publish_wait_prints_the_hubs_answer_to_every_row(kafka_bootstrap: str, 
         assert "row 3  JS-W-2 rev 1: superseded" in shown.stdout
         assert "row 4  JS-W-3 rev 1: accepted" in shown.stdout
         assert "every receipt's hub signature verified" in shown.stdout
+        # a file that passes every local check, signed with another province's key (a system set up with the
+        # wrong key file): the worker's signature rule rejects it, and the clerk is told which rule
+        env["CSHUB_SIGNING_KEY_FILE"] = str(secrets / "province-110000.key")
+        forged = tmp_path / "forged.csv"
+        forged.write_text(HEADER + row("JS-W-4", 1), encoding="utf-8")
+        shown = publish(forged)
+        assert shown.returncode == 1, shown.stdout + shown.stderr  # the hub rejected a row
+        assert "row 2  JS-W-4: rejected: wrong_signer (signed by 110000" in shown.stdout, shown.stdout
     finally:
         notaries.stop_all()
         worker.terminate()
