@@ -12,16 +12,22 @@ B. backlog: the stream is published first, then the worker starts (under cProfil
    throughput = records / (first record applied -> last record applied): the worker alone.
 C. latency at a steady offered load (--rate records/s for --seconds): for each record, publish time
    (its Kafka timestamp, kept on cshub.validated) -> arrival at a bench consumer of the first national
-   row whose `offsets` cover it. p50 / p99. Run at --rate (2,000/s) and at --trickle (200/s).
+   row whose `offsets` cover it. p50 / p99. Run at --rate (2,000/s) and at --trickle (200/s). The load
+   comes from a forked aiokafka process, paced in 5 ms ticks (its CPU per record is printed beside the
+   worker's), and each record's way is split into hops by the timestamps of its envelope and its verdict:
+   publish -> envelope sent (ingress), -> verdict sent (aggregation), -> national row seen (rows, national
+   stage). --latency-profile cProfiles the worker at --rate.
 D. overload: twice the stream offered at once; the worker's RSS sampled while it works off the lag.
 S. signatures (--phases S, or --signatures): the stream signed by each province's Ed25519 key (headers, as
    `cshub publish` sends it), and the backlog phase run twice in this one run: the worker with
    CSHUB_REQUIRE_SIGNATURES=false (the check skipped), then =true (every record verified): records/s and CPU
    µs/record beside each other.
 The load average is printed before and after, with a warning when the machine was busy.
+Before the phases, a broker the bench started itself is warmed up (the stream published and read back
+twice): a cold broker's JIT takes CPU the worker would lack.
 
-Usage: .venv/bin/python bench/worker_bench.py [--reports 60000] [--rate 2000] [--seconds 20] [--profile]
-       [--phases ABCDS] [--signatures]
+Usage: .venv/bin/python -m bench.worker_bench [--reports 60000] [--rate 2000] [--seconds 20] [--profile]
+       [--phases ABCDS] [--signatures] [--latency-profile FILE]
 """
 
 from __future__ import annotations
@@ -44,8 +50,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, cast
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
+from bench.machine import busy_warning, cpu_seconds, load_line
 from connectors.admin import ensure_plan
 from core import SCHEMA_OF_KIND
 from deploy.local.broker import LocalCluster
@@ -150,6 +157,61 @@ def _blast_part(bootstrap: str, start: int, step: int) -> None:
     asyncio.run(run())
 
 
+def _paced_part(bootstrap: str, rate: int, tick_s: float, cpu_out: Any) -> None:
+    """The latency phase's generator, in its own process: `_BLAST` at `rate` records/s, the records due at each
+    tick (5 ms) appended to one aiokafka record batch per topic, as a province system sending a steady stream
+    would. Each record's CreateTime is the moment it was appended (latency starts there). Sending them one by
+    one through kafka-python cost the harness most of a core at 2,000/s, which the worker then lacked."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+        await producer.start()
+        try:
+            for topic in {r[0] for r in _BLAST}:  # metadata first: no stall at the first send to each topic
+                await producer.partitions_for(topic)
+            futures: list[Any] = []
+            t0, sent = time.monotonic(), 0
+            while sent < len(_BLAST):
+                due = min(len(_BLAST), int((time.monotonic() - t0) * rate) + 1)
+                batches: dict[str, Any] = {}
+                for topic, key, value, *_ in _BLAST[sent:due]:
+                    batch = batches.get(topic) or batches.setdefault(topic, producer.create_batch())
+                    batch.append(key=key, value=value, timestamp=None)
+                for topic, batch in batches.items():
+                    futures.append(await producer.send_batch(batch, topic, partition=0))
+                sent = due
+                if len(futures) > 1000:
+                    await asyncio.gather(*futures)
+                    futures = []
+                await asyncio.sleep(max(0.0, t0 + sent / rate - time.monotonic(), tick_s / 2))
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+    cpu_out.value = cpu_seconds()
+
+
+def publish_paced(bootstrap: str, records: list[tuple[Any, ...]], rate: int, tick_s: float = 0.005) -> tuple[float,
+                                                                                                               float]:
+    """(seconds, generator CPU seconds) to publish `records` at `rate` from a forked paced generator."""
+    import multiprocessing
+
+    _BLAST[:] = records
+    ctx = multiprocessing.get_context("fork")
+    cpu = ctx.Value("d", 0.0)
+    t0 = time.monotonic()
+    proc = ctx.Process(target=_paced_part, args=(bootstrap, rate, tick_s, cpu))
+    proc.start()
+    proc.join(len(records) / rate + 120)
+    if proc.exitcode != 0:
+        raise RuntimeError(f"the paced generator failed: exit {proc.exitcode}")
+    return time.monotonic() - t0, cpu.value
+
+
 def publish(bootstrap: str, records: list[tuple[Any, ...]], processes: int = 2) -> float:
     """Seconds to publish every record (acknowledged) from `processes` forked generator processes."""
     import multiprocessing
@@ -182,6 +244,19 @@ def raw_consume(bootstrap: str, names: TopicNames, expected: int) -> float:
     elapsed = time.monotonic() - t0
     consumer.close()
     return elapsed
+
+
+def warm_up(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> float:
+    """Publish the stream to a throwaway root and read it back, twice, before any phase: a broker just started
+    compiles its produce and fetch paths first (its JIT took 13 s of CPU in the first 50 s of a latency phase on
+    a cold broker), which the worker measured then would lack. A long-running broker has done that long ago."""
+    t0 = time.monotonic()
+    for i in range(2):
+        names = TopicNames(f"warm{i}{int(time.time())}")
+        setup(bootstrap, names)
+        publish(bootstrap, [(_retopic(t, names.root), k, v) for t, k, v in records])
+        raw_consume(bootstrap, names, len(records))
+    return time.monotonic() - t0
 
 
 def setup(bootstrap: str, names: TopicNames) -> None:
@@ -223,11 +298,12 @@ def phase_backlog(bootstrap: str, tmp: Path, names: TopicNames, records: list[tu
     return {"records": len(records), "backlog_s": t1 - t0, "validated": validated_at, "cpu_s": cpu1 - cpu0}
 
 
-def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: int) -> dict[str, float]:
+def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: int,
+                  profile: Path | None = None) -> dict[str, Any]:
     names = TopicNames(f"benchC{int(time.time())}")
     setup(bootstrap, names)
     records = encoded(names, int(rate * seconds / 1.6) + 1000, seed)[: int(rate * seconds)]
-    worker = Worker(bootstrap, names.root, tmp)
+    worker = Worker(bootstrap, names.root, tmp, profile)
     arrivals: list[tuple[float, dict[tuple[str, int], int]]] = []  # (arrival ms, offsets of a national row)
     published: list[tuple[str, int, int, int]] = []  # validated (topic, partition, offset, publish ms)
     stop = threading.Event()
@@ -254,19 +330,9 @@ def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: in
     try:
         worker.wait(lambda h: h.get("ready"), 90, 0.2)
         watcher.start()
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks=1)
-        for topic in {topic for topic, _, _ in records}:  # metadata first: a send to a topic the producer has
-            producer.partitions_for(topic)  # not seen blocks on a metadata fetch, which would turn a steady
-        t0 = time.monotonic()  # offered load into a slow start followed by a burst
-        for i, (topic, key, value) in enumerate(records):
-            due = t0 + i / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            producer.send(topic, key=key, value=value)
-        producer.flush(60)
-        offered_s = time.monotonic() - t0
-        producer.close(10)
+        worker_cpu0 = worker.cpu_s()
+        offered_s, generator_cpu_s = publish_paced(bootstrap, records, rate)
+        worker_cpu_s = worker.cpu_s() - worker_cpu0
         worker.wait(lambda h: h.get("applied", 0) >= len(records), 120)
         time.sleep(1.0)
     finally:
@@ -282,15 +348,60 @@ def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: in
                 positions.append(pos)
                 times.append(arrival_ms)
     latencies = []
+    arrival_of: dict[tuple[str, int, int], float] = {}
     for topic, partition, offset, ts in published:
         positions, times = by_tp.get((topic, partition), ([], []))
         i = bisect.bisect_right(positions, offset)  # first position > offset covers the record
         if i < len(positions):
             latencies.append(times[i] - ts)
+            arrival_of[(topic, partition, offset)] = times[i]
     latencies.sort()
     return {"offered_rate": len(records) / offered_s, "measured": len(latencies), "records": len(records),
-            "p50_ms": statistics.median(latencies), "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
-            "max_ms": latencies[-1]}
+            "generator_cpu_us": generator_cpu_s / len(records) * 1e6,
+            "worker_cpu_us": worker_cpu_s / len(records) * 1e6,
+            "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99),
+            "max_ms": latencies[-1], "hops": hop_latencies(bootstrap, names, arrival_of)}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile of sorted values (nearest rank)."""
+    return values[max(0, int(len(values) * q) - 1)]
+
+
+def hop_latencies(bootstrap: str, names: TopicNames,
+                  arrival_of: dict[tuple[str, int, int], float]) -> dict[str, tuple[float, float]]:
+    """(p50, p99) ms of each hop of a record's way, from the timestamps the records themselves carry: publish ->
+    the ingress sent its envelope (the envelope's CreateTime) -> the aggregation sent its verdict (the verdict's
+    CreateTime) -> the national row that covers it reached the bench. One clock: everything runs here."""
+    from streams.ingress import decode_envelope
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
+                             auto_offset_reset="earliest", max_poll_records=10_000)
+    tps = [TopicPartition(names.validated_batches, p) for p in range(4)] + [TopicPartition(names.verdicts, 0)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    enveloped: dict[tuple[str, int, int], tuple[int, int, tuple[str, int, int]]] = {}
+    verdict_ms: dict[tuple[str, int, int], int] = {}
+    for rec in consumer:
+        if rec.topic == names.verdicts:
+            v = json.loads(rec.value)
+            verdict_ms[(v["topic"], v["partition"], v["offset"])] = rec.timestamp
+            continue
+        for entry in decode_envelope(rec.value):
+            if entry[0] is not None:  # accepted: (publish ms, envelope ms, validated coordinates)
+                enveloped[(entry[10], entry[11], entry[12])] = (entry[6], rec.timestamp, (entry[7], entry[8], entry[9]))
+    consumer.close()
+    hops: dict[str, list[float]] = {"publish -> envelope sent": [], "envelope -> verdict sent": [],
+                                    "verdict -> national row seen": []}
+    for source, (published_ms, envelope_ms, validated) in enveloped.items():
+        verdict = verdict_ms.get(source)
+        arrival = arrival_of.get(validated)
+        if verdict is None or arrival is None:
+            continue
+        hops["publish -> envelope sent"].append(envelope_ms - published_ms)
+        hops["envelope -> verdict sent"].append(verdict - envelope_ms)
+        hops["verdict -> national row seen"].append(arrival - verdict)
+    return {name: (statistics.median(v), percentile(sorted(v), 0.99)) for name, v in hops.items() if v}
 
 
 def validated_publish_times(bootstrap: str, names: TopicNames) -> list[tuple[str, int, int, int]]:
@@ -371,17 +482,15 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=2000, help="offered records/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--profile", type=Path, help="cProfile the worker in the backlog phase into this file")
+    parser.add_argument("--latency-profile", type=Path, help="cProfile the worker at --rate into this file")
     parser.add_argument("--trickle", type=int, default=200, help="offered records/s in the trickle latency phase")
     parser.add_argument("--phases", default="ABCD", help="which phases to run (default ABCD: D is the overload;"
                         " S: signatures off beside on)")
     parser.add_argument("--signatures", action="store_true", help="also run phase S (signatures off beside on)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cshub-worker-bench-"))
-    load_before = os.getloadavg()
-    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} on {os.cpu_count()} "
-          f"cores (other processes share them)")
-    if load_before[0] > 0.5:
-        print("WARNING: the machine is busy; throughput and latency below are pessimistic, compare ratios of one run")
+    print(load_line("before"))
+    print(busy_warning() or "the machine is quiet enough")
     cluster = None
     bootstrap = args.bootstrap
     if bootstrap is None:
@@ -392,6 +501,8 @@ def main() -> int:
         print(f"stream: {len(records)} records ({args.reports} reports, 31 provinces, dups/corrections/withdrawals)")
         stamp = int(time.time())
         a_names, b_names = TopicNames(f"benchA{stamp}"), TopicNames(f"benchB{stamp}")
+        if cluster is not None:
+            print(f"broker warm-up: {warm_up(bootstrap, records):.1f} s")
         if "A" in args.phases:
             a = phase_end_to_end(bootstrap, tmp, a_names, [(_retopic(t, a_names.root), k, v) for t, k, v in records])
             print(f"A end to end: {a['records'] / a['e2e_s']:,.0f} records/s through one worker "
@@ -410,10 +521,15 @@ def main() -> int:
                   f"per fully available core")
         if "C" in args.phases:
             for rate in (args.rate, args.trickle):
-                c = phase_latency(bootstrap, tmp, rate, args.seconds, 2)
+                c = phase_latency(bootstrap, tmp, rate, args.seconds, 2, args.latency_profile if rate == args.rate
+                                  else None)
                 print(f"C latency at {c['offered_rate']:,.0f} records/s offered ({c['records']} records, "
                       f"{c['measured']} measured): publish -> national row p50 {c['p50_ms']:.0f} ms, "
                       f"p99 {c['p99_ms']:.0f} ms, max {c['max_ms']:.0f} ms")
+                print(f"  CPU per record: worker {c['worker_cpu_us']:.0f} us (while offered), "
+                      f"the paced generator {c['generator_cpu_us']:.0f} us")
+                print("  by hop (p50 / p99 ms): " + "; ".join(f"{hop} {p50:.0f} / {p99:.0f}"
+                                                             for hop, (p50, p99) in c["hops"].items()))
         if "D" in args.phases:
             d = phase_overload(bootstrap, tmp, records)
             print(f"D overload: {d['records']} records offered at once, worked off in {d['seconds']:.1f} s; worker RSS "
@@ -436,8 +552,8 @@ def main() -> int:
         if cluster is not None:
             cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-        load_after = os.getloadavg()
-        print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+        print(load_line("after"))  # this bench's own broker, worker and generator load the machine too
+        print(busy_warning() or "the machine was quiet enough at the end")
     return 0
 
 

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
                                       " s (and never more than a fifth of the time: the interval grows with the cost)")
     fetch_wait_ms: int = Field(default=20, ge=1, le=1500, description="longest wait of a worker fetch for new"
                                " records, ms (Faust's own is 1500: the tail latency at a trickle)")
+    ingress_fetch_wait_ms: int = Field(default=100, ge=1, le=1500, description="longest wait of the ingress's fetch"
+                                       " of the inbound topics, ms: an idle fetch of all 93 partitions costs the worker"
+                                       " and the broker about 5 ms of CPU, so this is how often idle costs that")
     deadline_interval_s: float = Field(default=5.0, gt=0, description="how often deadlines are re-evaluated, s")
     commit_interval_s: float = Field(default=1.0, gt=0, description="how often the worker commits offsets, s")
     session_timeout_s: float = Field(default=10.0, ge=6.0, description="consumer-group session timeout, s")
