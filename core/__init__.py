@@ -27,7 +27,7 @@ API:
 - `HubConfig`, `Targets`, `Target`: provinces, policy items, targets (docs/domain.md defaults).
 - `build_row`, `encode_row`, `row_values`, `ROW_SCHEMAS`, `REPORT_TABLES`, `MET_FLAGS`.
 - National stage: `Part` (a province's totals, offsets, as_of), `national_row(table, parts, config)` (the
-  000000 row; `Hub.rows` and `obligation_rows` use it too), `encode_part`/`decode_part`/`part_key`.
+  000000 row; `Hub.rows` and `obligation_rows` use it too), `encode_part(s)`/`decode_part(s)`/`part_key`.
 - `PublishedTables`: changed rows + target/policy notifications between publishes.
 - Deadlines: `ObligationRule`, `obligation_rules(csv_text)`, `obligation_status(due_ms, received_ms, now_ms)`,
   `ledger`, `obligation_rows(hub, now_ms)`, `obligation_counts(hub, now_ms, provinces)`,
@@ -56,7 +56,16 @@ from core.config import HubConfig, Target, Targets
 from core.contributions import contribution, hundredths
 from core.hub import NATIONAL, Hub, received_key, report_key
 from core.merkle import CompactTree, LeafHashes, leaf_hash, verify_consistency, verify_inclusion
-from core.national import Part, decode_part, encode_part, merged_offsets, national_row, part_key
+from core.national import (
+    Part,
+    decode_part,
+    decode_parts,
+    encode_part,
+    encode_parts,
+    merged_offsets,
+    national_row,
+    part_key,
+)
 from core.notify import BurstDetector, notification, record_anomalies, row_changes
 from core.obligations import ObligationRule, ledger, obligation_status, owed_periods
 from core.obligations import parse_rules as obligation_rules
@@ -111,8 +120,10 @@ __all__ = [
     "contribution",
     "decide",
     "decode_part",
+    "decode_parts",
     "describe",
     "encode_part",
+    "encode_parts",
     "encode_row",
     "feedback",
     "hundredths",

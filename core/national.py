@@ -7,7 +7,9 @@ the parts, whether one process holds every province (`Hub.rows`, the auditor) or
 workers sends its provinces' parts to one national stage (streams/). Both call `national_row`, so
 one worker's national row is byte for byte what a single process computes.
 
-Parts travel between workers as compact, deterministic JSON (`encode_part` / `decode_part`).
+Parts travel between workers as compact, deterministic JSON, many in one record (`encode_parts` /
+`decode_parts`: one record per publish of a worker, so the national stage pays Faust's per-message cost once
+per publish, not once per changed row); the stage stores each part on its own (`encode_part` / `decode_part`).
 """
 
 from __future__ import annotations
@@ -53,25 +55,45 @@ def national_row(table: str, parts: Iterable[Part], config: HubConfig) -> Row:
 
 
 def part_key(table: str, province: str) -> bytes:
-    """Key of a part on the parts topic: compaction keeps the latest per (table, province)."""
+    """Key of a part in the national stage's table (its changelog keeps the latest per (table, province))."""
     return f"{table}|{province}".encode()
 
 
+def _part_value(table: str, province: str, part: Part) -> dict[str, object]:
+    return {"table": table, "province": province, "as_of": part.as_of_ms,
+            "totals": dict(sorted(part.totals.items())),
+            "offsets": [[t, p, o] for (t, p), o in sorted(part.offsets.items())]}
+
+
+def _part_of(value: dict) -> tuple[str, str, Part]:
+    totals = {str(k): int(v) for k, v in value["totals"].items()}
+    offsets = {(str(t), int(p)): int(o) for t, p, o in value["offsets"]}
+    return str(value["table"]), str(value["province"]), Part(totals, offsets, int(value["as_of"]))
+
+
 def encode_part(table: str, province: str, part: Part) -> bytes:
-    """A part as deterministic, compact JSON bytes (sorted totals and offsets; orjson: one per changed row)."""
-    return orjson.dumps({
-        "table": table, "province": province, "as_of": part.as_of_ms,
-        "totals": dict(sorted(part.totals.items())),
-        "offsets": [[t, p, o] for (t, p), o in sorted(part.offsets.items())],
-    })
+    """A part as deterministic, compact JSON bytes (sorted totals and offsets; orjson)."""
+    return orjson.dumps(_part_value(table, province, part))
 
 
 def decode_part(data: bytes) -> tuple[str, str, Part]:
     """(table, province, part) from `encode_part` bytes; ValueError (with what is wrong) on anything else."""
     try:
-        value = orjson.loads(data)
-        totals = {str(k): int(v) for k, v in value["totals"].items()}
-        offsets = {(str(t), int(p)): int(o) for t, p, o in value["offsets"]}
-        return str(value["table"]), str(value["province"]), Part(totals, offsets, int(value["as_of"]))
+        return _part_of(orjson.loads(data))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"not a national part record ({exc!r}): expected core.encode_part JSON") from exc
+
+
+def encode_parts(parts: Iterable[tuple[str, str, Part]]) -> bytes:
+    """Parts (table, province, part) as one record's bytes: a JSON array of what `encode_part` writes, in order."""
+    return orjson.dumps([_part_value(table, province, part) for table, province, part in parts])
+
+
+def decode_parts(data: bytes) -> list[tuple[str, str, Part]]:
+    """The parts of one parts record, in order; a lone part (one record per part, as written before parts were
+    batched) is read as a list of one. ValueError (with what is wrong) on anything else."""
+    try:
+        value = orjson.loads(data)
+        return [_part_of(v) for v in (value if isinstance(value, list) else [value])]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"not a national parts record ({exc!r}): expected core.encode_parts JSON") from exc

@@ -200,7 +200,9 @@ class TopicPlan:
         specs.append(TopicSpec(names.rejected, 1, r, dict(KEPT)))
         specs.append(TopicSpec(names.verdicts, 1, r, dict(KEPT)))  # one partition: one total order for the log
         specs += [TopicSpec(names.national(t), 1, r, dict(COMPACTED)) for t in tables]
-        specs.append(TopicSpec(names.national_parts, 1, r, dict(COMPACTED)))  # one partition: one national stage
+        # One partition: one national stage. A record holds many parts (a worker's publish), so it is a stream
+        # of events, not a table: the stage keeps the latest part per (table, province) in its own changelog.
+        specs.append(TopicSpec(names.national_parts, 1, r, dict(DELETE)))
         specs.append(TopicSpec(names.notifications, 1, r, dict(DELETE)))
         specs += [TopicSpec(names.feedback(p), 1, r, dict(DELETE)) for p in self.provinces]
         specs.append(TopicSpec(names.schemas, 1, r, dict(COMPACTED)))

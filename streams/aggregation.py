@@ -22,12 +22,11 @@ from core import (
     Part,
     PublishedTables,
     build_row,
-    encode_part,
+    encode_parts,
     encode_row,
     feedback,
     newly_missing,
     obligation_counts,
-    part_key,
 )
 from core.obligations import ObligationRule
 from core.verdicts import REJECTED, encode_verdict, verdict_record
@@ -110,16 +109,21 @@ class Aggregator:
 
     def _row_records(self, rows: dict, counts: dict[str, dict[str, int]] | None = None,
                      as_of_ms: int = 0) -> list[Record]:
-        """Each changed province row to its table topic, and its totals (a part) to the national stage."""
+        """Each changed province row to its table topic, and their totals (parts) to the national stage, all in
+        one record: one Faust event there per publish, not per row (one per part made the stage's events
+        outnumber the envelopes, and the envelopes queued behind them in Faust's one delivery loop)."""
         out: list[Record] = []
+        parts: list[tuple[str, str, Part]] = []
+        positions = dict(self.hub.positions)
         for (table, province), row in rows.items():
             out.append((self.names.national(table), province.encode(), encode_row(table, row), None))
             if table == "obligations":
                 totals = counts[province] if counts is not None else {}
             else:
                 totals = self.hub.province_totals(table, province)
-            part = Part(totals, dict(self.hub.positions), as_of_ms)
-            out.append((self.names.national_parts, part_key(table, province), encode_part(table, province, part), 0))
+            parts.append((table, province, Part(totals, positions, as_of_ms)))
+        if parts:
+            out.append((self.names.national_parts, None, encode_parts(parts), 0))
         return out
 
     def note_records(self, notes: list[dict[str, Any]]) -> list[Record]:

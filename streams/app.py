@@ -269,7 +269,8 @@ def build_app(settings: WorkerSettings) -> Any:
         ingress.consumer = AIOKafkaConsumer(**aiokafka_config(
             settings.kafka, client_id=f"{settings.app_id}-ingress", group_id=f"{settings.app_id}-ingress",
             group_instance_id=f"{settings.app_id}-ingress-{settings.instance_id}", enable_auto_commit=False,
-            auto_offset_reset="earliest", max_poll_records=settings.batch_max, fetch_max_wait_ms=settings.ingress_fetch_wait_ms,
+            auto_offset_reset="earliest", max_poll_records=settings.batch_max,
+            fetch_max_wait_ms=settings.ingress_fetch_wait_ms,
             max_partition_fetch_bytes=1024 * 1024, fetch_max_bytes=INGRESS_FETCH_MAX_BYTES,
             partition_assignment_strategy=(RoundRobinPartitionAssignor,),
             session_timeout_ms=int(settings.session_timeout_s * 1000), heartbeat_interval_ms=1000,

@@ -14,7 +14,18 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core import NATIONAL, REPORT_TABLES, HubConfig, Part, PublishedTables, decode_part, encode_row, national_row
+from core import (
+    NATIONAL,
+    REPORT_TABLES,
+    HubConfig,
+    Part,
+    PublishedTables,
+    decode_part,
+    decode_parts,
+    encode_part,
+    encode_row,
+    national_row,
+)
 from core import part_key as make_part_key
 from schemas.topics import TopicNames
 from streams.records import Record
@@ -61,13 +72,21 @@ class NationalStage:
         return table, province
 
     def fold(self, values: list[bytes], event_ms: int) -> tuple[list[tuple[bytes, bytes]], list[Record]]:
-        """Take a batch of parts (latest per key wins); the state writes, and the national rows that changed."""
+        """Take a batch of parts records (`encode_parts`; latest part per key wins); the state writes (one per
+        part, coalesced), and the national rows that changed."""
         writes: dict[bytes, bytes] = {}
         for value in values:
-            where = self._take(value)
-            if where is not None:
-                writes[make_part_key(*where)] = value  # coalesced: only the latest part of a key is stored
-        self.counts["parts"] += len(values)
+            try:
+                parts = decode_parts(value)
+            except ValueError as exc:  # not from our aggregator: skip, loudly
+                self.counts["skipped"] += 1
+                log.error("skipping a national parts record: %s", exc)
+                continue
+            for table, province, part in parts:
+                self.parts[(table, province)] = part
+                self.dirty.add(table)
+                writes[make_part_key(table, province)] = encode_part(table, province, part)  # only the latest
+            self.counts["parts"] += len(parts)
         dirty, self.dirty = self.dirty, set()
         changed, notes = self.published.changes(self._rows(dirty), event_ms)
         return list(writes.items()), self._records(changed) + self.note_records(notes)

@@ -11,7 +11,9 @@ from core import (
     HubConfig,
     Part,
     decode_part,
+    decode_parts,
     encode_part,
+    encode_parts,
     encode_row,
     merged_offsets,
     national_row,
@@ -65,3 +67,11 @@ def test_parts_round_trip_and_offsets_merge_by_maximum() -> None:
     assert merged_offsets([{("t", 0): 5}, {("t", 0): 3, ("t", 1): 9}]) == {("t", 0): 5, ("t", 1): 9}
     with pytest.raises(ValueError, match="national part"):
         decode_part(b"{}")
+
+
+def test_many_parts_travel_in_one_record_and_a_lone_part_still_reads() -> None:
+    parts = [("coverage", "110000", Part({"a": 1}, {("t", 0): 5}, 7)), ("funding", "120000", Part({"b": -2}))]
+    assert decode_parts(encode_parts(parts)) == parts  # order kept: the latest part of a key is the last
+    assert decode_parts(encode_part("coverage", "110000", parts[0][2])) == parts[:1]  # written before batching
+    with pytest.raises(ValueError, match="not a national parts record"):
+        decode_parts(b'[{"table": "coverage"}]')

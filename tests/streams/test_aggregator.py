@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import NATIONAL, REPORT_TABLES, Hub, HubConfig, encode_row, row_values
+from core import NATIONAL, REPORT_TABLES, Hub, HubConfig, decode_parts, encode_row, row_values
 from core.verdicts import decode_verdict
 from schemas import codec
 from schemas.topics import TopicNames
@@ -101,5 +101,7 @@ def test_a_worker_publishes_only_the_provinces_of_its_partitions() -> None:
     held = {p for p in provinces if validator.partition_of[p] in (1, 3)}
     out = aggregator.rebuild([]) + aggregator.deadlines(1_800_000_000_000)
     rows = {key.decode() for topic, key, _v, _p in out if ".national." in topic}
-    parts = {key.decode().split("|")[1] for topic, key, _v, _p in out if topic == names.national_parts}
+    bundles = [value for topic, _k, value, _p in out if topic == names.national_parts]
+    parts = {province for value in bundles for _table, province, _part in decode_parts(value)}
     assert rows == held == parts and NATIONAL not in rows
+    assert len(bundles) == 2  # one parts record per publish (the rebuild's, the deadlines'), not one per row
