@@ -28,7 +28,7 @@ from typing import Any
 
 import fastavro
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
 from connectors import auditor, evidence
 from connectors.admin import ensure_topics
@@ -44,6 +44,7 @@ from schemas import codec, reference, samples
 from schemas.beijing import parse_ms
 from schemas.kafka_config import kafka_python_config
 from schemas.topics import TABLES, TopicNames, TopicPlan
+from tests.streams.conftest import read_topics
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,24 +95,8 @@ def _free_port() -> int:
 
 
 def _read(bootstrap: str, topic: str, committed: bool = False) -> list[Any]:
-    """Every record of `topic` (read committed for the log service's transactional topics)."""
-    consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"), enable_auto_commit=False,
-                             isolation_level="read_committed" if committed else "read_uncommitted")
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        out: list[Any] = []
-        deadline = time.monotonic() + 30
-        while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                out.extend(batch)
-        return sorted(out, key=lambda r: (r.partition, r.offset))
-    finally:
-        consumer.close()
+    """Every record of `topic` in (partition, offset) order (read committed for the log service's topics)."""
+    return sorted(read_topics(bootstrap, [topic], 30, committed), key=lambda r: (r.partition, r.offset))
 
 
 def _send(bootstrap: str, records: list[tuple[str, bytes | None, bytes, list[Any] | None]]) -> None:

@@ -10,12 +10,9 @@ The gateway under test is the real one, reading the real broker.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
-import socket
-import threading
 import time
 import urllib.request
 import uuid
@@ -29,7 +26,7 @@ from kafka import KafkaProducer
 from connectors.admin import ensure_topics
 from connectors.auditor import AuditSetup
 from connectors.demo import DemoFeed, month_before
-from connectors.gateway import Gateway, GatewayConfig
+from connectors.gateway import GatewayConfig
 from core import (
     KIND_OF_SCHEMA,
     REPORT_TABLES,
@@ -44,6 +41,7 @@ from core import (
 from schemas import codec
 from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames, TopicPlan
+from tests.e2e.gateway import free_port, serving
 
 pytestmark = pytest.mark.integration
 PROVINCES = ["110000", "320000", "370000", "440000", "510000", "540000", "620000", "650000"]
@@ -109,43 +107,16 @@ def dashboard(kafka_bootstrap: str) -> Iterator[tuple[str, DemoFeed]]:
     names = TopicNames(f"dash-{uuid.uuid4().hex[:10]}")
     feed = DemoFeed(seed=2025, months=24, province_codes=PROVINCES, end_period=month_before(now))
     validated = _fill_topics(kafka_bootstrap, names, feed, now_ms)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    stop = threading.Event()
-    ready = threading.Event()
-
-    def serve() -> None:
-        from aiohttp import web
-
-        async def main() -> None:
-            gateway = Gateway(GatewayConfig(bootstrap=kafka_bootstrap, topic_root=names.root, port=port))
-            runner = web.AppRunner(gateway.app(), handle_signals=False)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.2)
-            await runner.cleanup()
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:  # bounded: the gateway has read every validated record
-        with urllib.request.urlopen(f"{base}/api/history/coverage?province=000000", timeout=30) as resp:
-            if json.load(resp)["inputs"] >= validated:
-                break
-        assert time.monotonic() < deadline, "the gateway did not read the validated topics in 120 s"
-        time.sleep(1)
-    try:
+    config = GatewayConfig(bootstrap=kafka_bootstrap, topic_root=names.root, port=free_port())
+    with serving(config) as base:
+        deadline = time.monotonic() + 120
+        while True:  # bounded: the gateway has read every validated record
+            with urllib.request.urlopen(f"{base}/api/history/coverage?province=000000", timeout=30) as resp:
+                if json.load(resp)["inputs"] >= validated:
+                    break
+            assert time.monotonic() < deadline, "the gateway did not read the validated topics in 120 s"
+            time.sleep(1)
         yield base, feed
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 def test_the_dashboard_shows_obligations_trend_province_page_and_explains_a_cell(

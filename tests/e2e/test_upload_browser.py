@@ -12,11 +12,8 @@ build the records): no Faust here, to spare the shared cores, as in the dashboar
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 from openpyxl import load_workbook
 
-from connectors.gateway import Gateway, GatewayConfig
+from connectors.gateway import GatewayConfig
 from connectors.gateway.upload import HeldConnection
 from connectors.kafka_io import make_consumer, partitions_of, read_to_end
 from core import HubConfig, feedback, obligation_rules
@@ -36,6 +33,7 @@ from schemas import codec, reference
 from schemas.credentials import PASSWORD_FILE_ENV, Credentials, SecretStore
 from schemas.kafka_config import kafka_python_config
 from schemas.topics import TopicNames
+from tests.e2e.gateway import free_port, serving
 from tests.evidence.conftest import EvidenceHub, Notaries, make_hub
 
 pytestmark = pytest.mark.integration
@@ -56,35 +54,12 @@ def desk(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     hub = make_hub(kafka_bootstrap, tmp_path_factory.mktemp("upload"))
     notaries = Notaries(hub)
     notaries.wait_ready(notaries.start("notary"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    stop, ready = threading.Event(), threading.Event()
-
-    def serve() -> None:
-        from aiohttp import web
-
-        async def main() -> None:
-            gateway = Gateway(GatewayConfig(bootstrap=kafka_bootstrap, topic_root=hub.names.root, port=port,
-                                            start_reader=False))  # the upload page needs no table readers
-            runner = web.AppRunner(gateway.app(), handle_signals=False)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.2)
-            await runner.cleanup()
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    config = GatewayConfig(bootstrap=kafka_bootstrap, topic_root=hub.names.root, port=free_port(),
+                           start_reader=False)  # the upload page needs no table readers
     try:
-        assert ready.wait(30)
-        yield f"http://127.0.0.1:{port}", hub
+        with serving(config) as base:
+            yield base, hub
     finally:
-        stop.set()
-        thread.join(30)
         notaries.stop_all()
 
 

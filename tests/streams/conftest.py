@@ -133,10 +133,12 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Any]:
     return read_topics(bootstrap, [topic], timeout_s)
 
 
-def read_topics(bootstrap: str, topics: list[str], timeout_s: float = 20) -> list[Any]:
-    """Every record of these topics from the beginning to their current ends, through one consumer."""
+def read_topics(bootstrap: str, topics: list[str], timeout_s: float = 20, committed: bool = False) -> list[Any]:
+    """Every record of these topics from the beginning to their current ends, through one consumer (`committed`:
+    only what transactions committed, as for the log service's topics)."""
     consumer = KafkaConsumer(**kafka_python_config(bootstrap, client_id="cshub-test"),
-                             enable_auto_commit=False, consumer_timeout_ms=2000, max_poll_records=10_000)
+                             enable_auto_commit=False, consumer_timeout_ms=2000, max_poll_records=10_000,
+                             isolation_level="read_committed" if committed else "read_uncommitted")
     try:
         tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         if not tps:
