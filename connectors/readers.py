@@ -306,12 +306,48 @@ _FINISH: dict[str, Callable[[Any], Any]] = {"functions": _functions, "produced_a
 _RECORD, _INDICATOR, _ITEM, _RAW = range(4)
 
 
+_Step = tuple[int, str, str, int, Callable[[str], Any] | None, Callable[[Any], Any] | None]
+"""How one column is shaped: cell index, key, field of a policy item, where it goes, typer (None: text), finish."""
+
+
+def _put(step: _Step, raw: Any, record: dict[str, Any], indicators: dict[str, Any],
+         items: dict[str, dict[str, Any]]) -> None:
+    """One cell of any kind (text, an Excel number or date, None) where its column says."""
+    _index, key, field, where, typer, finish = step
+    if where == _RAW:
+        if raw is not None and (not isinstance(raw, str) or raw.strip()):
+            record[key] = raw
+        return
+    if type(raw) is str:
+        text = raw.strip()
+        if not text:
+            return
+        value = ZH_VALUES.get(text, text)
+        if typer is not None:
+            value = typer(value)
+    elif raw is None or (isinstance(raw, str) and not raw.strip()):
+        return
+    else:
+        value = _typed(field, _cell(field, raw))
+    if finish is not None:
+        value = finish(value)
+    if where == _RECORD:
+        record[key] = value
+    elif where == _INDICATOR:
+        indicators[key] = value
+    else:
+        items.setdefault(key, {"code": key})[field] = value
+
+
 def shaper(kind: Kind, names: list[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
     """The shaping of rows under the header `names` (column -> cell) into the Avro-shaped records the models
     validate. What to do with each column is decided here once, so a text cell costs a strip, a look-up of its
-    Chinese value (是, 城市 in English) and at most one parse; an Excel cell that is not text goes through `_cell`."""
-    Step = tuple[int, str, str, int, Callable[[str], Any] | None, Callable[[Any], Any] | None]
-    plan: list[Step] = []  # cell index, key, field of an item, where, typer (None: text), finish
+    Chinese value (是, 城市 in English) and at most one parse; an Excel cell that is not text goes through `_cell`.
+
+    The row's shaping is generated as one function (a CSV row is 10-30 text cells, and a loop over the columns
+    cost more than the cells): each text cell of a report field or indicator inline, anything else through
+    `_put`, the one reference of what a cell becomes. The source names columns only by their `repr`."""
+    plan: list[_Step] = []
     for index, column in enumerate(names):
         if not column:
             continue
@@ -326,44 +362,40 @@ def shaper(kind: Kind, names: list[str]) -> Callable[[Sequence[Any]], dict[str, 
             typer = _typer(column)
             plan.append((index, column, column, _INDICATOR if column in INDICATORS else _RECORD,
                          None if typer is _as_text else typer, _FINISH.get(column)))
-    policy = kind == "policy"
-
-    def shape_row(values: Sequence[Any]) -> dict[str, Any]:
-        record: dict[str, Any] = {}
-        indicators: dict[str, Any] = {}
-        items: dict[str, dict[str, Any]] = {}
-        width = len(values)
-        for index, key, field, where, typer, finish in plan:
-            if index >= width:
-                break
-            raw = values[index]
-            if where == _RAW:
-                if raw is not None and (not isinstance(raw, str) or raw.strip()):
-                    record[key] = raw
-                continue
-            if type(raw) is str:
-                text = raw.strip()
-                if not text:
-                    continue
-                value = ZH_VALUES.get(text, text)
-                if typer is not None:
-                    value = typer(value)
-            elif raw is None or (isinstance(raw, str) and not raw.strip()):
-                continue
-            else:
-                value = _typed(field, _cell(field, raw))
-            if finish is not None:
-                value = finish(value)
-            if where == _RECORD:
-                record[key] = value
-            elif where == _INDICATOR:
-                indicators[key] = value
-            else:
-                items.setdefault(key, {"code": key})[field] = value
-        if policy:
-            record["indicators"] = indicators
-            record["items"] = [item for item in items.values() if "status" in item]
-        return record
+    width = max((step[0] + 1 for step in plan), default=0)
+    scope: dict[str, Any] = {"PUT": _put, "ZH": ZH_VALUES.get, "WIDTH": width, "PAD": (None,) * width}
+    lines = ["def shape_row(values):",
+             "    if len(values) < WIDTH:",  # a short row: its missing cells are empty
+             "        values = (*values, *PAD[len(values):])",
+             "    record = {}",
+             "    indicators = {}",
+             "    items = {}"]
+    for n, step in enumerate(plan):
+        index, key, _field, where, column_typer, finish = step
+        scope[f"S{n}"] = step
+        if where not in (_RECORD, _INDICATOR):
+            lines.append(f"    PUT(S{n}, values[{index}], record, indicators, items)")
+            continue
+        value = "ZH(t, t)"
+        if column_typer is not None:
+            scope[f"T{n}"] = column_typer
+            value = f"T{n}({value})"
+        if finish is not None:
+            scope[f"F{n}"] = finish
+            value = f"F{n}({value})"
+        lines += [f"    raw = values[{index}]",
+                  "    if type(raw) is str:",
+                  "        t = raw.strip()",
+                  "        if t:",
+                  f"            {'record' if where == _RECORD else 'indicators'}[{key!r}] = {value}",
+                  "    elif raw is not None:",
+                  f"        PUT(S{n}, raw, record, indicators, items)"]
+    if kind == "policy":
+        lines += ["    record['indicators'] = indicators",
+                  "    record['items'] = [item for item in items.values() if 'status' in item]"]
+    lines.append("    return record")
+    exec(compile("\n".join(lines), f"<shaping of {kind} rows>", "exec"), scope)
+    shape_row: Callable[[Sequence[Any]], dict[str, Any]] = scope["shape_row"]
     return shape_row
 
 
