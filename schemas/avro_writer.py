@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 Write = Callable[[Any], bytes]
@@ -31,6 +31,9 @@ class Declined(ValueError):
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DAY = date(1970, 1, 1)
+_MILLISECOND = timedelta(milliseconds=1)
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+"""Decimal arithmetic that never rounds (whatever the caller's context), for the unscaled value of a decimal."""
 _FLOAT = struct.Struct("<f").pack
 _DOUBLE = struct.Struct("<d").pack
 
@@ -129,9 +132,17 @@ def _decimal(precision: int, scale: int) -> Write:
     """fastavro's `prepare_bytes_decimal`: the unscaled value, big-endian two's complement, in
     (bit_length + 8) // 8 bytes; more digits than the precision, or more decimals than the scale, it refuses."""
 
+    quantum = Decimal(1).scaleb(-scale)
+    limit = 10**precision
+
     def write(value: Any) -> bytes:
         if type(value) is not Decimal:
             raise _decline(value, "decimal")
+        if value.same_quantum(quantum):  # exactly `scale` decimals (money to the fen): no digit tuple to build
+            unscaled = int(value.scaleb(scale, _EXACT))
+            if -limit < unscaled < limit:
+                size = (unscaled.bit_length() + 8) // 8
+                return _SMALL[size << 1] + unscaled.to_bytes(size, "big", signed=True)
         sign, digits, exponent = value.as_tuple()
         if not isinstance(exponent, int) or len(digits) > precision or exponent + scale < 0:
             raise _decline(value, f"decimal({precision}, {scale})")
@@ -149,8 +160,7 @@ def _timestamp_millis(value: Any) -> bytes:
     """fastavro's `prepare_timestamp_millis` for an aware datetime (a naive one fastavro reads as local time)."""
     if type(value) is not datetime or value.tzinfo is None:
         raise _decline(value, "timestamp-millis")
-    delta = value - _EPOCH
-    return long_bytes((delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000)
+    return long_bytes((value - _EPOCH) // _MILLISECOND)  # = (days * 86400 + seconds) * 1000 + microseconds // 1000
 
 
 def _date(value: Any) -> bytes:
@@ -274,39 +284,39 @@ def _record(schema: dict[str, Any], named: dict[str, Write]) -> Write:
     17 fields). The generated source names values only by the `repr` of the schema's field names."""
     name = schema["name"]
     fields = [(f["name"], f["type"], _compile(f["type"], named)) for f in schema["fields"]]  # own name: unknown yet
-    scope: dict[str, Any] = {"NAMES": frozenset(field for field, _, _ in fields), "RECORD": name,
-                             "DECLINE": _decline, "SMALL": _SMALL, "VARINT": _varint_of}
+    scope: dict[str, Any] = {"RECORD": name, "DECLINE": _decline, "SMALL": _SMALL, "VARINT": _varint_of}
+    # A dict of as many keys as the schema has fields, each looked up (KeyError: declined), has exactly them.
     lines = ["def write(r):",
-             "    if type(r) is not dict or r.keys() != NAMES:",
-             "        raise DECLINE(r, RECORD)",
-             "    out = bytearray()"]
+             f"    if type(r) is not dict or len(r) != {len(fields)}:",
+             "        raise DECLINE(r, RECORD)"]
+    parts: list[str] = []  # one local per piece, joined once at the end
     for i, (field, avro_type, write_field) in enumerate(fields):
         lines.append(f"    v = r[{field!r}]")
         what = repr(f"{name}.{field}")
         if avro_type == "string":
             lines += [f"    if type(v) is not str: raise DECLINE(v, {what})",
-                      "    b = v.encode()",
-                      "    n = len(b) << 1",
-                      "    out += SMALL[n] if n < 16384 else VARINT(n)",
-                      "    out += b"]
-        elif isinstance(avro_type, str) and avro_type in _INT_RANGE:
+                      f"    b{i} = v.encode()",
+                      f"    n = len(b{i}) << 1",
+                      f"    p{i} = SMALL[n] if n < 16384 else VARINT(n)"]
+            parts += [f"p{i}", f"b{i}"]
+            continue
+        if isinstance(avro_type, str) and avro_type in _INT_RANGE:
             low, high = _INT_RANGE[avro_type]
             lines += [f"    if type(v) is not int or not {low} <= v <= {high}: raise DECLINE(v, {what})",
                       "    z = (v << 1) ^ (v >> 63)",
-                      "    out += SMALL[z] if z < 16384 else VARINT(z)"]
+                      f"    p{i} = SMALL[z] if z < 16384 else VARINT(z)"]
         elif avro_type == "boolean":
-            lines += ["    if v is True: out += b'\\x01'",
-                      "    elif v is False: out += b'\\x00'",
-                      f"    else: raise DECLINE(v, {what})"]
+            lines += [f"    p{i} = b'\\x01' if v is True else b'\\x00' if v is False else None",
+                      f"    if p{i} is None: raise DECLINE(v, {what})"]
         elif isinstance(avro_type, dict) and avro_type.get("type") == "enum":
             scope[f"E{i}"] = {symbol: long_bytes(n) for n, symbol in enumerate(avro_type["symbols"])}
-            lines += [f"    e = E{i}.get(v) if type(v) is str else None",
-                      f"    if e is None: raise DECLINE(v, {what})",
-                      "    out += e"]
+            lines += [f"    p{i} = E{i}.get(v) if type(v) is str else None",
+                      f"    if p{i} is None: raise DECLINE(v, {what})"]
         else:
             scope[f"W{i}"] = write_field
-            lines.append(f"    out += W{i}(v)")
-    lines.append("    return bytes(out)")
+            lines.append(f"    p{i} = W{i}(v)")
+        parts.append(f"p{i}")
+    lines.append(f"    return b''.join(({', '.join(parts)},))" if parts else "    return b''")
     exec(compile("\n".join(lines), f"<Avro writer of {name}>", "exec"), scope)
     write: Write = scope["write"]
     named[name] = write
