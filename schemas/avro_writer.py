@@ -2,7 +2,8 @@
 
 Why: fastavro's `schemaless_writer` took 20-26 µs for one facility report here (it walks the schema on every
 call, and its decimal and timestamp conversions run as Python functions); the publisher encodes every row. A
-writer compiled from the parsed schema (one closure per field, chosen once) takes a third of that.
+writer compiled from the parsed schema (each record's writer generated once as one function, other types as
+closures) takes 7-9 µs: 52 k instructions against fastavro's 125 k (docs/performance.md).
 
 It takes values of the exact types that validated reports hold (str, int within the Avro int/long range, bool,
 float, bytes, Decimal within the decimal's precision and scale, aware datetime for timestamp-millis, date, list,
