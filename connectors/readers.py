@@ -39,8 +39,9 @@ import datetime as dt
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -216,9 +217,11 @@ def _cell(field: str, value: Any) -> Any:
     return ZH_VALUES.get(text, text)
 
 
+@lru_cache(maxsize=1024)
 def _beijing_if_naive(text: str) -> Any:
     """A date-time typed without a zone is Beijing time (what a provincial clerk means); text that is no
-    date-time is left for the model to report."""
+    date-time is left for the model to report. Cached (a datetime is immutable): the rows of one export
+    mostly share their production time, and parsing it was a tenth of reading a row."""
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -236,62 +239,172 @@ _GROUPED = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 """A number with thousands separators in groups of three, and nothing else: 1,234,567.89."""
 
 
-def _typed(column: str, value: Any) -> Any:
-    """Text cells of typed columns as int, Decimal, bool or date; text that does not parse stays text,
-    so the model reports it with its own words (a CSV has only text, a clerk types "1,200" or "是")."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if "," in text and (column in INT_COLUMNS or column in DECIMAL_COLUMNS) and _GROUPED.fullmatch(text):
-        text = text.replace(",", "")  # 12,000,000.00 as Excel shows money (and writes it to a CSV): exact all the same
+_INT = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
+def _ungrouped(text: str) -> str:
+    """12,000,000.00 as Excel shows money (and writes it to a CSV) without its separators: exact all the same."""
+    return text.replace(",", "") if "," in text and _GROUPED.fullmatch(text) else text
+
+
+def _as_int(text: str) -> Any:
+    if text.isdigit() and text.isascii():  # the common case, without a regular expression
+        return int(text)
+    plain = _ungrouped(text)
+    return int(plain) if _INT.fullmatch(plain) else text
+
+
+def _as_decimal(text: str) -> Any:
+    plain = _ungrouped(text)
+    return Decimal(plain) if _DECIMAL.fullmatch(plain) else text
+
+
+def _as_bool(text: str) -> Any:
+    return BOOL_TEXT.get(text.lower(), text)
+
+
+def _as_date(text: str) -> Any:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def _as_text(text: str) -> Any:
+    return text
+
+
+def _typer(column: str) -> Callable[[str], Any]:
+    """How the stripped text of a typed column becomes int, Decimal, bool or date (text that does not parse stays
+    text, so the model reports it with its own words: a CSV has only text, a clerk types "1,200" or "是")."""
     if column in INT_COLUMNS:
-        return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else value
+        return _as_int
     if column in DECIMAL_COLUMNS:
-        if not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", text):
-            return value
-        return Decimal(text)
+        return _as_decimal
     if column in BOOL_COLUMNS:
-        return BOOL_TEXT.get(text.lower(), value)
-    if column == "status_date":
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            return value
-    return value
+        return _as_bool
+    return _as_date if column == "status_date" else _as_text
 
 
-def shape(kind: Kind, flat: dict[str, Any]) -> dict[str, Any]:
-    """Turn one flat row (column -> cell) into the Avro-shaped record the models validate."""
-    record: dict[str, Any] = {}
-    indicators: dict[str, Any] = {}
-    items: dict[str, dict[str, Any]] = {}
-    for column, raw in flat.items():
-        if raw is None or (isinstance(raw, str) and not raw.strip()) or not column:
+def _typed(column: str, value: Any) -> Any:
+    """A cell of `column` (after `_cell`) typed by `_typer`; a cell that is not text (Excel) as it is."""
+    return _typer(column)(value.strip()) if isinstance(value, str) else value
+
+
+def _functions(value: Any) -> list[str]:
+    text = str(value)
+    for sep in LIST_SEPARATORS[1:]:
+        text = text.replace(sep, ";")
+    return [part.strip().upper() for part in text.split(";") if part.strip()]
+
+
+def _produced_at(value: Any) -> Any:
+    return _beijing_if_naive(value) if isinstance(value, str) else value
+
+
+_FINISH: dict[str, Callable[[Any], Any]] = {"functions": _functions, "produced_at": _produced_at}
+
+
+_RECORD, _INDICATOR, _ITEM, _RAW = range(4)
+
+
+_Step = tuple[int, str, str, int, Callable[[str], Any] | None, Callable[[Any], Any] | None]
+"""How one column is shaped: cell index, key, field of a policy item, where it goes, typer (None: text), finish."""
+
+
+def _put(step: _Step, raw: Any, record: dict[str, Any], indicators: dict[str, Any],
+         items: dict[str, dict[str, Any]]) -> None:
+    """One cell of any kind (text, an Excel number or date, None) where its column says."""
+    _index, key, field, where, typer, finish = step
+    if where == _RAW:
+        if raw is not None and (not isinstance(raw, str) or raw.strip()):
+            record[key] = raw
+        return
+    if type(raw) is str:
+        text = raw.strip()
+        if not text:
+            return
+        value = ZH_VALUES.get(text, text)
+        if typer is not None:
+            value = typer(value)
+    elif raw is None or (isinstance(raw, str) and not raw.strip()):
+        return
+    else:
+        value = _typed(field, _cell(field, raw))
+    if finish is not None:
+        value = finish(value)
+    if where == _RECORD:
+        record[key] = value
+    elif where == _INDICATOR:
+        indicators[key] = value
+    else:
+        items.setdefault(key, {"code": key})[field] = value
+
+
+def shaper(kind: Kind, names: list[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """The shaping of rows under the header `names` (column -> cell) into the Avro-shaped records the models
+    validate. What to do with each column is decided here once, so a text cell costs a strip, a look-up of its
+    Chinese value (是, 城市 in English) and at most one parse; an Excel cell that is not text goes through `_cell`.
+
+    The row's shaping is generated as one function (a CSV row is 10-30 text cells, and a loop over the columns
+    cost more than the cells): each text cell of a report field or indicator inline, anything else through
+    `_put`, the one reference of what a cell becomes. The source names columns only by their `repr`."""
+    plan: list[_Step] = []
+    for index, column in enumerate(names):
+        if not column:
             continue
         if "." in column:
             code, suffix = column.rsplit(".", 1)
             target = ITEM_SUFFIXES.get(suffix)
-            if target is None:
-                record[column] = raw  # unknown column: the model (extra="forbid") names it
-                continue
-            items.setdefault(code, {"code": code})[target] = _typed(target, _cell(target, raw))
-            continue
-        value = _typed(column, _cell(column, raw))
-        if column in INDICATORS:
-            indicators[column] = value
-        elif column == "functions":
-            text = str(value)
-            for sep in LIST_SEPARATORS[1:]:
-                text = text.replace(sep, ";")
-            record["functions"] = [part.strip().upper() for part in text.split(";") if part.strip()]
-        elif column == "produced_at" and isinstance(value, str):
-            record[column] = _beijing_if_naive(value)
+            if target is None:  # unknown column: the model (extra="forbid") names it
+                plan.append((index, column, "", _RAW, None, None))
+            else:
+                plan.append((index, code, target, _ITEM, _typer(target), None))
         else:
-            record[column] = value
+            typer = _typer(column)
+            plan.append((index, column, column, _INDICATOR if column in INDICATORS else _RECORD,
+                         None if typer is _as_text else typer, _FINISH.get(column)))
+    width = max((step[0] + 1 for step in plan), default=0)
+    scope: dict[str, Any] = {"PUT": _put, "ZH": ZH_VALUES.get, "WIDTH": width, "PAD": (None,) * width}
+    lines = ["def shape_row(values):",
+             "    if len(values) < WIDTH:",  # a short row: its missing cells are empty
+             "        values = (*values, *PAD[len(values):])",
+             "    record = {}",
+             "    indicators = {}",
+             "    items = {}"]
+    for n, step in enumerate(plan):
+        index, key, _field, where, column_typer, finish = step
+        scope[f"S{n}"] = step
+        if where not in (_RECORD, _INDICATOR):
+            lines.append(f"    PUT(S{n}, values[{index}], record, indicators, items)")
+            continue
+        value = "ZH(t, t)"
+        if column_typer is not None:
+            scope[f"T{n}"] = column_typer
+            value = f"T{n}({value})"
+        if finish is not None:
+            scope[f"F{n}"] = finish
+            value = f"F{n}({value})"
+        lines += [f"    raw = values[{index}]",
+                  "    if type(raw) is str:",
+                  "        t = raw.strip()",
+                  "        if t:",
+                  f"            {'record' if where == _RECORD else 'indicators'}[{key!r}] = {value}",
+                  "    elif raw is not None:",
+                  f"        PUT(S{n}, raw, record, indicators, items)"]
     if kind == "policy":
-        record["indicators"] = indicators
-        record["items"] = [item for item in items.values() if "status" in item]
-    return record
+        lines += ["    record['indicators'] = indicators",
+                  "    record['items'] = [item for item in items.values() if 'status' in item]"]
+    lines.append("    return record")
+    exec(compile("\n".join(lines), f"<shaping of {kind} rows>", "exec"), scope)
+    shape_row: Callable[[Sequence[Any]], dict[str, Any]] = scope["shape_row"]
+    return shape_row
+
+
+def shape(kind: Kind, flat: dict[str, Any]) -> dict[str, Any]:
+    """Turn one flat row (column -> cell) into the Avro-shaped record the models validate."""
+    return shaper(kind, list(flat))(list(flat.values()))
 
 
 def detect_format(path: Path) -> str:
@@ -365,12 +478,13 @@ def _data_rows(path: Path | str, kind: Kind, header: Any, body: Iterator[tuple[i
 
 def _rows_of(names: list[str], kind: Kind, first: tuple[int, Any], body: Iterator[tuple[int, Any]],
              close: Callable[[], None]) -> Iterator[RowRecord]:
+    shape_row = shaper(kind, names)
     try:
         for number, values in itertools.chain((first,), body):
             if isinstance(values, str):  # the reader's own verdict on the line
                 yield number, {ROW_ERROR: values}
                 continue
-            record = shape(kind, dict(zip(names, values, strict=False)))
+            record = shape_row(values)
             if record.get("report_id") == TEMPLATE_EXAMPLE_ID:
                 yield number, {ROW_ERROR: EXAMPLE_ROW}
                 continue
@@ -398,9 +512,9 @@ def read_csv(path: Path, kind: Kind, encoding: str | None = None) -> Iterator[Ro
 
     def body() -> Iterator[tuple[int, Any]]:
         for values in reader:
-            if not any(v.strip() for v in values):
+            if not "".join(values).strip():  # no cell with text (one join, not a generator per row)
                 continue
-            if len(values) > width and any(v.strip() for v in values[width:]):
+            if len(values) > width and "".join(values[width:]).strip():
                 yield reader.line_num, f"{len(values)} cells but the header has {width} columns"
                 continue
             yield reader.line_num, values

@@ -5,6 +5,9 @@ fingerprint (any version in the repo, or one learned with `registry.register`) a
 the reader schema (by default the latest version of the writer's name). Any bad input raises
 `CodecError` with a `reason`; nothing else escapes (tests/schemas/test_codec_fuzz.py).
 
+`encode` is the publisher's hot path (every row): it writes with a writer compiled once per schema, the bytes
+fastavro would write, and leaves fastavro only what that writer declines.
+
 `decode` is the streams worker's hot path: the schema pair for each (fingerprint, reader) is looked
 up once and cached, and the body is read straight from the caller's bytes.
 """
@@ -22,6 +25,7 @@ from fastavro.read import SchemaResolutionError
 from fastavro.validation import ValidationError, validate
 
 from schemas import registry
+from schemas.avro_writer import Write, compile_writer
 from schemas.errors import CodecError
 from schemas.registry import SchemaVersion
 
@@ -146,8 +150,22 @@ def encode(name: str, record: dict[str, Any], *, version: int | None = None) -> 
     Avro type's range (an int beyond 32 bits) is an error. Decimal precision is not checked here: the
     business rules (`schemas.rules`, amount_too_large) do that. A naive datetime is taken as UTC (fastavro).
     `version` picks an older version (tests of schema evolution; a producer pinned to an old contract).
+
+    The schema's compiled writer (`schemas.avro_writer`: the same bytes, under half the time) writes the record
+    when it takes every value; else fastavro writes it, or refuses it with its own words, as before.
     """
     sv = _writer(name, version)
+    header, write = _compiled(sv)
+    if write is not None:
+        try:
+            return header + write(record)
+        except _ENCODE_ERRORS:
+            pass  # declined (a value it does not take): fastavro encodes it, or says what is wrong
+    return _fastavro_encode(sv, record)
+
+
+def _fastavro_encode(sv: SchemaVersion, record: dict[str, Any]) -> bytes:
+    """`encode` with fastavro alone: the reference the compiled writer is tested against, and its fallback."""
     buf = BytesIO()
     buf.write(MAGIC)
     buf.write(sv.fingerprint)
@@ -164,6 +182,17 @@ def encode(name: str, record: dict[str, Any], *, version: int | None = None) -> 
             f"cannot encode {sv.name} v{sv.version} record {what!r}: {type(exc).__name__}: {exc}",
         ) from exc
     return buf.getvalue()
+
+
+_writers: dict[bytes, tuple[bytes, Write | None]] = {}
+
+
+def _compiled(sv: SchemaVersion) -> tuple[bytes, Write | None]:
+    """The single-object header and the compiled writer (`schemas.avro_writer`) of a schema; built once."""
+    found = _writers.get(sv.fingerprint)
+    if found is None:
+        found = _writers[sv.fingerprint] = (MAGIC + sv.fingerprint, compile_writer(sv.parsed))
+    return found
 
 
 _Check = Callable[[Any], None]

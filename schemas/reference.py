@@ -20,6 +20,7 @@ PROVINCES_FILE = DATA_DIR / "provinces.csv"
 POLICY_ITEMS_FILE = DATA_DIR / "policy_items.csv"
 OBLIGATIONS_FILE = DATA_DIR / "obligations.csv"
 PROVINCES_ENV = "CSHUB_PROVINCES_FILE"
+_PROVINCES_FILE_NAME = str(PROVINCES_FILE)  # the default, as text once: provinces() runs for every report
 _ADVICE = "fix the file (UTF-8 CSV with a code,name_zh,name_en header) or point --provinces-file elsewhere"
 
 
@@ -46,7 +47,7 @@ def provinces(path: str | Path | None = None) -> dict[str, Province]:
 
     The result is cached per file; do not mutate it.
     """
-    chosen = path or os.environ.get(PROVINCES_ENV) or PROVINCES_FILE
+    chosen = path or os.environ.get(PROVINCES_ENV) or _PROVINCES_FILE_NAME
     return _load_provinces(str(chosen))  # keyed by the text: no file-system call per lookup
 
 

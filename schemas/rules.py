@@ -26,7 +26,11 @@ from schemas.topics import Kind
 PERIOD_MIN = "2021-01"
 PERIOD_MAX = "2030-12"
 _PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])\Z")
-_DIGITS = re.compile(r"[0-9]+\Z")
+
+def _digits(text: str) -> bool:
+    """Only the ASCII digits 0-9, at least one (str.isdigit alone takes ² and other scripts' digits)."""
+    return text.isdigit() and text.isascii()
+
 _CENT = Decimal("0.01")
 
 REASONS: dict[str, str] = {
@@ -70,7 +74,7 @@ def amount_problems(field: str, value: object, *, limit: Decimal, negative_reaso
     out: list[Problem] = []
     if value < 0:
         out.append(Problem(field, value, negative_reason, "must be 0 or more"))
-    exponent = value.as_tuple().exponent
+    exponent = -2 if value.same_quantum(_CENT) else value.as_tuple().exponent  # to the fen: no tuple to build
     if isinstance(exponent, int) and exponent < -2 and value != value.quantize(_CENT):
         out.append(Problem(field, value, "too_many_decimals", "must have at most 2 decimals (to the fen / 0.01)"))
     if abs(value) >= limit:
@@ -131,7 +135,7 @@ def facility_problems(record: Mapping[str, Any]) -> list[Problem]:
     province = record.get("province")
     county = record.get("county_code")
     prefix = province[:2] if isinstance(province, str) else ""
-    if not isinstance(county, str) or len(county) != 6 or not _DIGITS.match(county) or county[:2] != prefix:
+    if not isinstance(county, str) or len(county) != 6 or not _digits(county) or county[:2] != prefix:
         out.append(
             Problem(
                 "county_code",
@@ -144,7 +148,7 @@ def facility_problems(record: Mapping[str, Any]) -> list[Problem]:
     if (
         not isinstance(community, str)
         or len(community) != 12
-        or not _DIGITS.match(community)
+        or not _digits(community)
         or not isinstance(county, str)
         or not community.startswith(county)
     ):

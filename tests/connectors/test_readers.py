@@ -97,3 +97,10 @@ def test_unknown_suffix_and_missing_file(tmp_path: Path) -> None:
 
 def test_empty_cells_are_left_out() -> None:
     assert shape("funding", {"report_id": "a", "bond_code": "", "x": None}) == {"report_id": "a"}
+
+
+def test_a_short_row_leaves_its_missing_cells_out(tmp_path: Path) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text(",".join(COLUMNS["facility"]) + "\n a ,2,是,320000,2025-03\n", encoding="utf-8")
+    assert [record for _, record in read_rows(path, "facility")] == [
+        {"report_id": "a", "revision": 2, "withdrawn": True, "province": "320000", "period": "2025-03"}]

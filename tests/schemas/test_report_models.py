@@ -79,6 +79,22 @@ def test_model_round_trip_through_the_codec(kind: str) -> None:
     assert KIND_MODELS[kind].from_avro(decoded.value) == model
 
 
+@pytest.mark.parametrize("kind", sorted(SAMPLE_OF))
+def test_to_avro_is_model_dump_with_lists(kind: str) -> None:
+    """to_avro builds the dict from the validated values (hot per row); it must be what model_dump gives."""
+    from schemas.models import _lists
+
+    changes: dict[str, dict[str, Any]] = {"facility": {"functions": [], "address": "南京市玄武区"},
+                                          "funding": {"source": "CENTRAL_BUDGET", "bond_code": None},
+                                          "policy": {"items": []}}
+    for record in (SAMPLE_OF[kind](), SAMPLE_OF[kind](**changes[kind])):
+        model = KIND_MODELS[kind].model_validate(record)
+        avro = model.to_avro()
+        assert avro == _lists(model.model_dump())
+        assert list(avro) == list(KIND_MODELS[kind].model_fields)
+        assert all(type(v) is not tuple for v in avro.values())
+
+
 def test_models_are_frozen_and_forbid_extra_fields() -> None:
     model = FacilityReport.from_avro(samples.facility())
     with pytest.raises(pydantic.ValidationError):
