@@ -89,8 +89,9 @@ def column_of(kind: Kind, loc: tuple[Any, ...], record: dict[str, Any]) -> str:
     if head == "indicators" and len(loc) > 1:
         return str(loc[1])
     if head == "items" and len(loc) > 1 and isinstance(loc[1], int):
-        items = record.get("items") or []
-        code = items[loc[1]].get("code", f"item {loc[1] + 1}") if loc[1] < len(items) else f"item {loc[1] + 1}"
+        items = record.get("items")
+        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+        code = item.get("code", f"item {loc[1] + 1}") if isinstance(item, dict) else f"item {loc[1] + 1}"
         if len(loc) > 2:
             suffix = {v: k for k, v in ITEM_SUFFIXES.items()}.get(str(loc[2]), str(loc[2]))
             return f"{code}.{suffix}"

@@ -41,8 +41,18 @@ def show_value(field: str, value: object) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        return f"'{value}'"
-    return str(value)
+        return f"'{printable(value)}'"
+    return printable(str(value))
+
+
+def printable(text: str) -> str:
+    """`text` as UTF-8 can carry it: a lone surrogate (which JSON allows, UTF-8 does not) shown as `\\ud800`,
+    so the message that names the bad value can still be printed, logged and sent."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def show_moment(moment: dt.datetime) -> str:

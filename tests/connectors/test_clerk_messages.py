@@ -226,6 +226,7 @@ def test_values_as_a_person_writes_them() -> None:
     assert show_value("items[0].floor_area_m2", Decimal("860.5")) == "860.50 m²"
     assert show_value("households", 2400) == "2400"
     assert show_value("withdrawn", True) == "true"
+    assert show_value("name", "\ud800甲") == "'\\ud800甲'"  # a lone surrogate (JSON allows it) prints, escaped
     moment = dt.datetime(2026, 12, 1, 16, 30, tzinfo=dt.UTC)
     assert show_moment(moment) == "2026-12-02 00:30:00 (Beijing time)"
     assert show_value("produced_at", moment) == "2026-12-02 00:30:00 (Beijing time)"

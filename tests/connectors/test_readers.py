@@ -35,6 +35,9 @@ def test_policy_item_columns_become_items_and_indicators() -> None:
     assert codes["SMART_COMMUNITY_PILOT"]["status"] == "NOT_STARTED"
     assert column_of("policy", ("items", 0, "status_date"), record) == "PROVINCIAL_PLAN_ISSUED.date"
     assert column_of("policy", ("indicators", "rural_communities"), record) == "rural_communities"
+    # a JSON Lines row may hold anything where an item belongs: the column is named by position, never a crash
+    assert column_of("policy", ("items", 1, "status"), {"items": ["not an object", 7]}) == "item 2.status"
+    assert column_of("policy", ("items", 0), {"items": "text"}) == "item 1"
 
 
 def test_gb18030_csv_with_chinese_headers(tmp_path: Path) -> None:
