@@ -257,23 +257,14 @@ def build_app(settings: WorkerSettings) -> Any:
         assignment["recovered"] = False
         assignment["current"] = True
 
-    ingress = Ingress(None, inbound_topics, names.validated_batches, validator, None, produce_failed,
+    ingress = Ingress(None, inbound_topics, names.validated_batches, validator, producer, produce_failed,
                       max_records=settings.batch_max, commit_interval_s=settings.commit_interval_s)
 
     @app.task
     async def run_ingress() -> None:
-        """Validation off Faust's per-message path (streams/ingress.py), in its own consumer group, with a
-        producer of its own: aiokafka keeps one produce request in flight per broker and producer, and the
-        ingress waits for its acknowledgements twice a poll; on Faust's producer they queued behind the
-        aggregation's rows, parts and changelog. Its commits wait for its own acknowledgements only."""
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        """Validation off Faust's per-message path (streams/ingress.py), in its own consumer group."""
+        from aiokafka import AIOKafkaConsumer
         from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-
-        own_producer = AIOKafkaProducer(**aiokafka_config(
-            settings.kafka, client_id=f"{settings.app_id}-ingress", acks="all", linger_ms=1,
-            max_batch_size=256 * 1024))
-        await own_producer.start()
-        ingress.producer = own_producer
 
         ingress.consumer = AIOKafkaConsumer(**aiokafka_config(
             settings.kafka, client_id=f"{settings.app_id}-ingress", group_id=f"{settings.app_id}-ingress",
@@ -291,8 +282,6 @@ def build_app(settings: WorkerSettings) -> Any:
         except Exception as exc:
             crash("ingress", exc)
             raise
-        finally:
-            await own_producer.stop()
 
     @app.agent(envelopes, name="aggregate")
     async def aggregate(stream: Any) -> None:

@@ -45,12 +45,12 @@ def decode_envelope(data: bytes) -> list[list[Any]]:
 class Ingress:
     """Reads the inbound topics in its own consumer group and feeds the aggregation agent envelopes.
 
-    `consumer` is an unstarted aiokafka consumer subscribed by `run`; `producer` a started aiokafka
-    producer of the ingress's own (both may be set just before `run`); `on_failure(exc)` ends the process.
+    `consumer` is an unstarted aiokafka consumer subscribed by `run`; `producer()` the aiokafka
+    producer (Faust's); `on_failure(exc)` ends the process.
     """
 
     def __init__(self, consumer: Any, topics: list[str], envelope_topic: str, validator: Validator,
-                 producer: Any, on_failure: Callable[[BaseException], None], *,
+                 producer: Callable[[], Any], on_failure: Callable[[BaseException], None], *,
                  max_records: int = 2000, poll_ms: int = 100, commit_interval_s: float = 1.0) -> None:
         self.consumer = consumer
         self.topics = topics
@@ -114,7 +114,7 @@ class Ingress:
         the envelope of its province's partition, in inbound order: the aggregation writes the verdicts
         in that order (docs/evidence.md §4).
         """
-        producer = self.producer
+        producer = self.producer()
         futures: list[asyncio.Future] = []
         open_batches: dict[tuple[str, int | None], tuple[Any, list[list[Any]]]] = {}
         sent_batches: list[tuple[asyncio.Future, list[list[Any]]]] = []
