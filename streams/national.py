@@ -20,7 +20,6 @@ from core import (
     HubConfig,
     Part,
     PublishedTables,
-    decode_part,
     decode_parts,
     encode_part,
     encode_row,
@@ -60,31 +59,27 @@ class NationalStage:
         changed, _notes = self.published.changes(rows, 0)
         return self._records(changed)
 
-    def _take(self, value: bytes) -> tuple[str, str] | None:
+    def _take(self, value: bytes) -> list[tuple[str, str, Part]]:
+        """The parts of one value (a stored part, or a parts record of `encode_parts`), each now the latest of
+        its (table, province); a value not from our aggregator gives none, loudly."""
         try:
-            table, province, part = decode_part(value)
-        except ValueError as exc:  # not from our aggregator: skip, loudly
+            parts = decode_parts(value)
+        except ValueError as exc:
             self.counts["skipped"] += 1
-            log.error("skipping a national part: %s", exc)
-            return None
-        self.parts[(table, province)] = part
-        self.dirty.add(table)
-        return table, province
+            log.error("skipping a national parts record: %s", exc)
+            return []
+        for table, province, part in parts:
+            self.parts[(table, province)] = part
+            self.dirty.add(table)
+        return parts
 
     def fold(self, values: list[bytes], event_ms: int) -> tuple[list[tuple[bytes, bytes]], list[Record]]:
         """Take a batch of parts records (`encode_parts`; latest part per key wins); the state writes (one per
         part, coalesced), and the national rows that changed."""
         writes: dict[bytes, bytes] = {}
         for value in values:
-            try:
-                parts = decode_parts(value)
-            except ValueError as exc:  # not from our aggregator: skip, loudly
-                self.counts["skipped"] += 1
-                log.error("skipping a national parts record: %s", exc)
-                continue
+            parts = self._take(value)
             for table, province, part in parts:
-                self.parts[(table, province)] = part
-                self.dirty.add(table)
                 writes[make_part_key(table, province)] = encode_part(table, province, part)  # only the latest
             self.counts["parts"] += len(parts)
         dirty, self.dirty = self.dirty, set()
