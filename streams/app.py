@@ -38,6 +38,7 @@ from schemas.topics import KINDS, TopicNames
 from streams.aggregation import Aggregator
 from streams.ingress import Ingress, decode_envelope
 from streams.national import NationalStage
+from streams.positions import IDLE_S, InputPositions, split_stored
 from streams.records import Record
 from streams.settings import WorkerSettings
 from streams.state import ChangelogState
@@ -152,6 +153,8 @@ def build_app(settings: WorkerSettings) -> Any:
 
     state = ChangelogState(state_table, producer, holds, produce_failed)
     parts_state = ChangelogState(parts_table, producer, holds, produce_failed)
+    envelope_positions = InputPositions()  # validated-batches offsets the state has folded (streams/positions.py)
+    parts_positions = InputPositions()  # national-parts offsets the stage's table has folded
     publishing = asyncio.Lock()  # one writer at a time: agents' batches, timers, and revocation
     assignment = {"current": False, "recovered": False}  # since the last revocation: assigned; recovered
 
@@ -216,13 +219,55 @@ def build_app(settings: WorkerSettings) -> Any:
                 log.warning("still waiting for the state of the current assignment to be recovered (%d s)",
                             waited // 20)
 
+    async def reset_positions(positions: InputPositions, stored: dict[tuple[str, int], int], topic: str) -> None:
+        """The input positions of the held partitions of `topic` from the rebuilt state; a partition the state
+        never folded from starts at the first offset still in its log."""
+        held = [tp for tp in app.consumer.assignment() if tp.topic == topic]
+        fresh = positions.reset(stored, held)
+        if fresh:
+            for tp, offset in (await app.consumer.earliest_offsets(*fresh)).items():
+                positions.start_at(tp, offset)
+
     async def rebuild_if_needed() -> None:
-        """Called holding `publishing`, only when `recovered()`: totals and parts from the recovered tables."""
+        """Called holding `publishing`, only when `recovered()`: totals, parts and input positions from the
+        recovered tables."""
         if aggregator.needs_rebuild:
-            await send_all(aggregator.rebuild((k.decode(), v) for k, v in state_table.items()))
+            stored, entries = split_stored(state_table.items())
+            await reset_positions(envelope_positions, stored, names.validated_batches)
+            await send_all(aggregator.rebuild((k.decode(), v) for k, v in entries))
             gc.freeze()  # the rebuilt state lives as long as the assignment: keep it out of every collection
         if stage.active and stage.needs_rebuild:
-            await send_all(stage.rebuild(list(parts_table.items())))
+            stored, entries = split_stored(parts_table.items())
+            await reset_positions(parts_positions, stored, names.national_parts)
+            await send_all(stage.rebuild(entries))
+
+    async def admit(positions: InputPositions, events: list[Any], what: str) -> list[Any]:
+        """The events of a batch to fold: held, at their partition's input position (streams/positions.py).
+        Where Faust delivered an event above the position, the consumer goes back to the position."""
+        held = app.consumer.assignment()
+        admitted, gaps = positions.admit((e.message.tp, e.message.offset, e) for e in events
+                                         if e.message.tp in held)  # taken before a revocation: skip
+        for e in events:
+            seen[e.message.tp] = e.message.offset + 1
+        for tp, (offset, came) in gaps.items():
+            if positions.should_seek(tp, offset):
+                await seek_back(positions, tp, offset, f"Faust delivered {what} {came} of {tp[0]}:{tp[1]}, but the "
+                                f"next to fold is {offset} (Faust skipped the ones between)", what)
+        return admitted
+
+    async def seek_back(positions: InputPositions, tp: Any, offset: int, why: str, what: str) -> None:
+        """The consumer reads `tp` again from `offset`, the position of the state (or from the log's start,
+        loudly, if retention deleted what was not folded yet)."""
+        earliest = (await app.consumer.earliest_offsets(tp)).get(tp, 0)
+        if earliest > offset:
+            log.error("%ss %d..%d of %s were deleted by retention before they were folded; going on from %d",
+                      what, offset, earliest - 1, tp, earliest)
+            positions.next[tp] = offset = earliest
+        log.warning("%s: seeking back to %d", why, offset)
+        try:
+            await app.consumer.seek(tp, offset)
+        except Exception as exc:  # not assigned any more (a rebalance began): the next assignment seeks anyway
+            log.warning("could not seek %s back to %d: %r", tp, offset, exc)
 
     async def under_lock_when_recovered() -> None:
         """Acquire `publishing` at a moment the state is recovered (never wait for recovery holding it)."""
@@ -291,12 +336,11 @@ def build_app(settings: WorkerSettings) -> Any:
                 await under_lock_when_recovered()
                 try:
                     await rebuild_if_needed()
-                    held = app.consumer.assignment()
-                    entries = [entry for e in events if e.message.tp in held  # taken before a revocation: skip
-                               for entry in decode_envelope(e.message.value)]
-                    for e in events:
-                        seen[e.message.tp] = e.message.offset + 1
+                    admitted = await admit(envelope_positions, events, "envelope")
+                    entries = [entry for e in admitted for entry in decode_envelope(e.message.value)]
                     result = aggregator.fold_entries(entries, time.monotonic())
+                    for partition, key, value in envelope_positions.writes({e.message.tp for e in admitted}):
+                        result.writes.setdefault(partition, []).append((key, value))  # last: after the state
                     await send_acknowledged(names.verdicts, 0, result.verdicts)  # invariant V: before the state
                     for partition, writes in result.writes.items():
                         await state.write(partition, writes)
@@ -315,14 +359,12 @@ def build_app(settings: WorkerSettings) -> Any:
                 await under_lock_when_recovered()
                 try:
                     await rebuild_if_needed()
-                    held = app.consumer.assignment()
-                    messages = [e.message for e in events if e.message.tp in held]
-                    for m in messages:
-                        seen[m.tp] = m.offset + 1
+                    messages = [e.message for e in await admit(parts_positions, events, "parts record")]
                     if not messages:
                         continue
                     event_ms = max(round(m.timestamp * 1000) for m in messages)
                     writes, records = stage.fold([m.value for m in messages], event_ms)
+                    writes += [(key, value) for _p, key, value in parts_positions.writes({m.tp for m in messages})]
                     await parts_state.write(0, writes)
                     await send_all(records)
                 finally:
@@ -406,6 +448,17 @@ def build_app(settings: WorkerSettings) -> Any:
         except (AttributeError, ConsumerNotStarted):
             return
         now = time.monotonic()
+        async with publishing:  # no batch half-way: its events are either folded or not taken yet
+            rebuilt = {names.validated_batches: not aggregator.needs_rebuild,
+                       names.national_parts: stage.active and not stage.needs_rebuild}
+            for tp in assigned:
+                positions = envelope_positions if tp.topic == names.validated_batches else parts_positions
+                highwater = consumer.highwater(tp) if rebuilt.get(tp.topic) else None  # positions of this assignment
+                offset = positions.idle_behind(tp, highwater, now)
+                if offset is not None and positions.should_seek(tp, offset, now):
+                    await seek_back(positions, tp, offset, f"{tp.topic}:{tp.partition} has data up to {highwater}, "
+                                    f"the state is at {offset} and no event came for {IDLE_S:.0f} s (Faust skipped "
+                                    "the last ones)", "envelope" if positions is envelope_positions else "parts record")
         for tp in assigned:
             if tp.topic not in sources or tp in active:
                 inactive_since.pop(tp, None)
