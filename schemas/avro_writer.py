@@ -6,11 +6,12 @@ writer compiled from the parsed schema (each record's writer generated once as o
 closures) takes 7-9 µs: 52 k instructions against fastavro's 125 k (docs/performance.md).
 
 It takes values of the exact types that validated reports hold (str, int within the Avro int/long range, bool,
-float, bytes, Decimal within the decimal's precision and scale, aware datetime for timestamp-millis, date, list,
-dict, None) and writes exactly what fastavro writes for them (tests/schemas/test_avro_writer.py compares the two
-on many varied records). Anything else it declines (`Declined`) rather than guess: the caller then asks fastavro,
-which encodes the value or says why it cannot. A schema with a shape not handled here (a union of two non-null
-branches, a recursive or unknown named type, an unknown logical type, a fixed decimal) compiles to None.
+float, bytes, Decimal within the decimal's precision and scale, aware datetime or int milliseconds for timestamp-
+millis, date, list, dict, None) and writes exactly what fastavro writes for them (tests/schemas/test_avro_writer.py
+compares the two on many varied records). Anything else it declines (`Declined`) rather than guess: the caller then
+asks fastavro, which encodes the value or says why it cannot. A schema with a shape not handled here (a union of
+two non-null branches, a recursive or unknown named type, an unknown logical type, a fixed decimal) compiles to
+None.
 """
 
 from __future__ import annotations
@@ -157,8 +158,14 @@ def _decimal(precision: int, scale: int) -> Write:
     return write
 
 
+_LONG_LOW, _LONG_HIGH = _INT_RANGE["long"]
+
+
 def _timestamp_millis(value: Any) -> bytes:
-    """fastavro's `prepare_timestamp_millis` for an aware datetime (a naive one fastavro reads as local time)."""
+    """fastavro's `prepare_timestamp_millis` for an aware datetime (a naive one fastavro reads as local time), or
+    for an int, which it writes as the milliseconds themselves (the worker's notifications carry epoch ms)."""
+    if type(value) is int and _LONG_LOW <= value <= _LONG_HIGH:
+        return long_bytes(value)
     if type(value) is not datetime or value.tzinfo is None:
         raise _decline(value, "timestamp-millis")
     return long_bytes((value - _EPOCH) // _MILLISECOND)  # = (days * 86400 + seconds) * 1000 + microseconds // 1000
