@@ -47,9 +47,12 @@ def stages(records: list[tuple[str, bytes, bytes]], batch: int) -> dict[str, flo
         envelopes: dict[int, list[list[Any]]] = {}
         for offset, (topic, key, value) in enumerate(chunk, start):
             routed = validator.route(topic, 0, offset, key, value, 1_770_000_000_000 + offset, ())
-            entry = routed.accepted.entry() if routed.accepted is not None else routed.rejected
             if routed.accepted is not None:
-                entry[7], entry[8], entry[9] = names.validated(routed.accepted.kind), routed.partition, offset
+                entry = routed.accepted.entry()  # its validated record's coordinates, as the ingress fills them in
+                entry[7], entry[8], entry[9] = routed.records[-1][0], routed.partition, offset
+            else:
+                assert routed.rejected is not None
+                entry = routed.rejected
             envelopes.setdefault(routed.partition, []).append(entry)
         t1 = time.process_time()
         entries = [e for items in envelopes.values() for e in decode_envelope(encode_envelope(items))]
