@@ -27,14 +27,15 @@ Write = Callable[[Any], bytes]
 
 
 class Declined(ValueError):
-    """A value the compiled writer does not take: fastavro decides."""
+    """A value the compiled writer (or bytes the compiled reader, `schemas.avro_reader`) does not take: fastavro
+    decides."""
 
 
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_DAY = date(1970, 1, 1)
-_MILLISECOND = timedelta(milliseconds=1)
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_DAY = date(1970, 1, 1)
+MILLISECOND = timedelta(milliseconds=1)
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 """Decimal arithmetic that never rounds (whatever the caller's context), for the unscaled value of a decimal."""
 _FLOAT = struct.Struct("<f").pack
 _DOUBLE = struct.Struct("<d").pack
@@ -141,7 +142,7 @@ def _decimal(precision: int, scale: int) -> Write:
         if type(value) is not Decimal:
             raise _decline(value, "decimal")
         if value.same_quantum(quantum):  # exactly `scale` decimals (money to the fen): no digit tuple to build
-            unscaled = int(value.scaleb(scale, _EXACT))
+            unscaled = int(value.scaleb(scale, EXACT))
             if -limit < unscaled < limit:
                 size = (unscaled.bit_length() + 8) // 8
                 return _SMALL[size << 1] + unscaled.to_bytes(size, "big", signed=True)
@@ -168,25 +169,32 @@ def _timestamp_millis(value: Any) -> bytes:
         return long_bytes(value)
     if type(value) is not datetime or value.tzinfo is None:
         raise _decline(value, "timestamp-millis")
-    return long_bytes((value - _EPOCH) // _MILLISECOND)  # = (days * 86400 + seconds) * 1000 + microseconds // 1000
+    return long_bytes((value - EPOCH) // MILLISECOND)  # = (days * 86400 + seconds) * 1000 + microseconds // 1000
 
 
 def _date(value: Any) -> bytes:
     if type(value) is not date:
         raise _decline(value, "date")
-    return long_bytes((value - _EPOCH_DAY).days)
+    return long_bytes((value - EPOCH_DAY).days)
 
 
 def compile_writer(schema: Any) -> Write | None:
     """The writer of values of `schema` (fastavro's parsed form), or None when its shape is not handled here."""
     try:
         return _compile(schema, {})
-    except _Unsupported:
+    except Unsupported:
         return None
 
 
-class _Unsupported(Exception):
-    pass
+class Unsupported(Exception):
+    """A schema shape the compiled code does not handle: compiling gives None, and fastavro does the work."""
+
+
+def generated(lines: list[str], what: str, scope: dict[str, Any], name: str) -> Any:
+    """The function `name` defined by the source `lines`, run in `scope` (the only names it sees besides builtins);
+    `what` names it in tracebacks. Schema names enter the source only as `repr` literals."""
+    exec(compile("\n".join(lines), f"<{what}>", "exec"), scope)
+    return scope[name]
 
 
 def _compile(schema: Any, named: dict[str, Write]) -> Write:
@@ -195,7 +203,7 @@ def _compile(schema: Any, named: dict[str, Write]) -> Write:
             return _PRIMITIVES[schema]
         if schema in named:  # a named type defined earlier (a reference to one being defined is recursion)
             return named[schema]
-        raise _Unsupported(schema)
+        raise Unsupported(schema)
     if isinstance(schema, list):
         return _union(schema, named)
     kind = schema.get("type")
@@ -207,7 +215,7 @@ def _compile(schema: Any, named: dict[str, Write]) -> Write:
             return _timestamp_millis
         if logical == "date" and kind == "int":
             return _date
-        raise _Unsupported(logical)
+        raise Unsupported(logical)
     if kind == "record":
         return _record(schema, named)
     if kind == "enum":
@@ -220,7 +228,7 @@ def _compile(schema: Any, named: dict[str, Write]) -> Write:
         return _named(schema, named, _fixed(int(schema["size"])))
     if isinstance(kind, str) and kind in _PRIMITIVES:
         return _PRIMITIVES[kind]
-    raise _Unsupported(kind)
+    raise Unsupported(kind)
 
 
 def _named(schema: dict[str, Any], named: dict[str, Write], write: Write) -> Write:
@@ -231,7 +239,7 @@ def _named(schema: dict[str, Any], named: dict[str, Write], write: Write) -> Wri
 def _union(branches: list[Any], named: dict[str, Write]) -> Write:
     """[null, X] or [X, null] (what optional fields are); fastavro picks null for None and X for the rest."""
     if len(branches) != 2 or "null" not in branches or branches[0] == branches[1]:
-        raise _Unsupported("union")
+        raise Unsupported("union")
     null_index = branches.index("null")
     value_prefix = long_bytes(1 - null_index)
     null_bytes = long_bytes(null_index)
@@ -325,7 +333,6 @@ def _record(schema: dict[str, Any], named: dict[str, Write]) -> Write:
             lines.append(f"    p{i} = W{i}(v)")
         parts.append(f"p{i}")
     lines.append(f"    return b''.join(({', '.join(parts)},))" if parts else "    return b''")
-    exec(compile("\n".join(lines), f"<Avro writer of {name}>", "exec"), scope)
-    write: Write = scope["write"]
+    write: Write = generated(lines, f"Avro writer of {name}", scope, "write")
     named[name] = write
     return write

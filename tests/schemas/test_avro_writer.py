@@ -23,10 +23,7 @@ from schemas.avro_writer import Declined, compile_writer
 from schemas.errors import CodecError
 from schemas.kinds import SCHEMA_OF_KIND
 from schemas.registry import SchemaVersion
-
-TEXTS = ["", " ", "a", "玄武区梅园新村街道长江路社区", "苏政办发〔2022〕31号", "emoji 🏘️ ok", "x" * 63, "y" * 64,
-         "社" * 2731, "z" * 8200, "tab\tnew\nline", "\x00nul"]
-ZONES = [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
+from tests.schemas.avro_values import value as _value
 
 
 def _versions() -> list[SchemaVersion]:
@@ -37,63 +34,6 @@ def _fastavro(sv: SchemaVersion, value: Any) -> bytes:
     buf = BytesIO()
     schemaless_writer(buf, sv.parsed, value, strict_allow_default=True)
     return buf.getvalue()
-
-
-def _decimal(rng: random.Random, precision: int, scale: int) -> Decimal:
-    digits = rng.choice([1, 2, scale + 1, precision, rng.randint(1, precision)])
-    unscaled = rng.choice([0, 1, 10 ** digits - 1, rng.randrange(10 ** digits)])
-    exponent = -rng.randint(0, scale) if rng.random() < 0.9 else rng.randint(0, 2)
-    sign = rng.choice(["", "-"])
-    value = Decimal(f"{sign}{unscaled}E{exponent}")
-    return value if len(value.as_tuple().digits) <= precision else Decimal(f"{sign}1")
-
-
-def _value(schema: Any, rng: random.Random, named: dict[str, Any]) -> Any:
-    """A random value of `schema` (fastavro's parsed form) of the exact types validated reports hold."""
-    if isinstance(schema, list):
-        branches = [b for b in schema if b != "null"]
-        return None if "null" in schema and rng.random() < 0.4 else _value(rng.choice(branches), rng, named)
-    if isinstance(schema, str):
-        if schema in named:
-            return _value(named[schema], rng, named)
-        return _primitive(schema, rng)
-    kind, logical = schema["type"], schema.get("logicalType")
-    if logical == "decimal":
-        return _decimal(rng, schema["precision"], schema.get("scale", 0))
-    if logical == "timestamp-millis":
-        if rng.random() < 0.2:  # epoch milliseconds as an int, as the worker's notifications carry them
-            return rng.randrange(-(2**63), 2**63)
-        when = datetime(1965, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(2_400_000_000_000_000))
-        return when.astimezone(rng.choice(ZONES))
-    if logical == "date":
-        return date(1969, 12, 1) + timedelta(days=rng.randrange(30_000))
-    if kind == "record":
-        named[schema["name"]] = schema
-        return {f["name"]: _value(f["type"], rng, named) for f in schema["fields"]}
-    if kind == "enum":
-        named[schema["name"]] = schema
-        return rng.choice(schema["symbols"])
-    if kind == "array":
-        return [_value(schema["items"], rng, named) for _ in range(rng.choice([0, 1, 3, 70]))]
-    if kind == "map":
-        return {rng.choice(TEXTS) + str(i): _value(schema["values"], rng, named) for i in range(rng.choice([0, 2]))}
-    return _primitive(kind, rng)
-
-
-def _primitive(kind: str, rng: random.Random) -> Any:
-    if kind == "string":
-        return rng.choice(TEXTS)
-    if kind == "boolean":
-        return rng.random() < 0.5
-    if kind in ("int", "long"):
-        bits = 31 if kind == "int" else 63
-        return rng.choice([0, 1, -1, 63, 64, -64, -65, 8191, 8192, -8192, -8193, 2**bits - 1, -(2**bits),
-                           rng.randint(-(2**bits), 2**bits - 1), rng.randint(-100_000, 100_000)])
-    if kind == "bytes":
-        return rng.randbytes(rng.choice([0, 5, 300]))
-    if kind in ("float", "double"):
-        return rng.choice([0.0, -1.5, 3.25, 1e10])
-    raise AssertionError(kind)
 
 
 def test_every_schema_of_the_contract_compiles() -> None:
