@@ -23,6 +23,7 @@ from schemas.avro_writer import Declined, compile_writer
 from schemas.errors import CodecError
 from schemas.kinds import SCHEMA_OF_KIND
 from schemas.registry import SchemaVersion
+from tests.schemas.avro_values import ZONES
 from tests.schemas.avro_values import value as _value
 
 
@@ -158,3 +159,21 @@ def test_a_notification_with_epoch_milliseconds_is_written_compiled() -> None:
     note = notification("ANOMALY_AREA_BELOW_STANDARD", "110000", "110000-FAC-1", "面积不足", 1_770_000_000_123,
                         table="facilities", id_suffix="report")
     assert sv.fingerprint and codec.MAGIC + sv.fingerprint + write(note) == codec._fastavro_encode(sv, note)
+
+
+def test_a_timestamp_written_again_gives_its_own_bytes() -> None:
+    """The writer keeps the last datetime's bytes: the same object again, after epoch milliseconds, others, then the
+    first again."""
+    sv = registry.latest("cshub.FacilityReport")
+    write = compile_writer(sv.parsed)
+    assert write is not None
+    first = datetime(2026, 3, 5, 8, 30, tzinfo=ZONES[1])
+    moments = [first, first, 1_770_000_000_123, first, datetime(2026, 3, 5, 0, 30, tzinfo=UTC),
+               datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), first]
+    for moment in moments:
+        record = samples.facility(address="", produced_at=moment)
+        assert write(record) == _fastavro(sv, record)
+    with pytest.raises(Declined):
+        write(samples.facility(address="", produced_at=None))
+    with pytest.raises(Declined):
+        write(samples.facility(address="", produced_at=first.replace(tzinfo=None)))
