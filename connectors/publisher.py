@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,7 +37,7 @@ from connectors.readers import EXAMPLE_ROW, ROW_ERROR, RowRecord, column_of
 from connectors.validation import RowProblem, validate_record
 from core.config import Targets
 from core.contributions import contribution
-from core.notify import record_anomalies
+from core.notify import anomaly_of
 from core.signing import SigningKey
 from schemas import codec, reference, registry
 from schemas.credentials import check_login, refused
@@ -96,16 +96,17 @@ class PublishResult:
         return ranges(self.acknowledged_rows)
 
 
-def validate_row(kind: Kind, province: str, row: int, record: dict[str, Any]) -> tuple[dict[str, Any] | None,
-                                                                                 list[RowProblem]]:
+def validate_row(kind: Kind, province: str, row: int, record: dict[str, Any], *,
+                 provinces: Collection[str] | None = None) -> tuple[dict[str, Any] | None, list[RowProblem]]:
     """(Avro-ready record, []) when the row may be sent by `province`'s publisher, else (None, problems).
 
     The real mistake first: a row about another province is about its province, not about the county and
-    community codes that, judged against that province, look wrong too."""
+    community codes that, judged against that province, look wrong too. `provinces`: the reference list, looked
+    up once per file by the caller (default: `reference.provinces()` for this row)."""
     if ROW_ERROR in record:
         why = str(record[ROW_ERROR])
         return None, [RowProblem(row, "(row)", "", "example_row" if why == EXAMPLE_ROW else "unreadable", why)]
-    avro, problems = validate_record(kind, record, row, lambda loc: column_of(kind, loc, record))
+    avro, problems = validate_record(kind, record, row, lambda loc: column_of(kind, loc, record), provinces=provinces)
     typed = record.get("province")
     if typed is None or str(typed).strip() == province:
         return avro, problems
@@ -153,9 +154,12 @@ _STANDARD_CENTI = int(Targets().floor_area_per_100_households.value * 100)
 """The worker's default area standard (30 m² per 100 households), in hundredths of m²."""
 
 
-def prepare_row(kind: Kind, province: str, row: int, record: dict[str, Any]) -> PreparedRow:
-    """Validate, encode and size-check one row exactly as a send does; note what the hub will flag."""
-    avro, problems = validate_row(kind, province, row, record)
+def prepare_row(kind: Kind, province: str, row: int, record: dict[str, Any], *,
+                provinces: Collection[str] | None = None) -> PreparedRow:
+    """Validate, encode and size-check one row exactly as a send does; note what the hub will flag.
+
+    `provinces`: the reference list (`reference.provinces()`), looked up once per file by the caller."""
+    avro, problems = validate_row(kind, province, row, record, provinces=provinces)
     if avro is None:
         return PreparedRow(row, None, None, None, problems, [])
     try:
@@ -180,8 +184,7 @@ def row_warnings(kind: Kind, row: int, avro: dict[str, Any]) -> list[RowProblem]
     """What the hub accepts but flags to the ministries (the worker's own anomaly rule, `core.notify`)."""
     if avro.get("withdrawn") or kind == "policy":
         return []
-    if not record_anomalies(kind, str(avro["province"]), str(avro["report_id"]), int(avro["revision"]),
-                            contribution(kind, avro), _STANDARD_CENTI, 0):
+    if anomaly_of(kind, contribution(kind, avro), _STANDARD_CENTI) is None:
         return []
     if kind == "funding":
         allocated = show_value("allocated_yuan", avro["allocated_yuan"])
@@ -199,8 +202,9 @@ def row_warnings(kind: Kind, row: int, avro: dict[str, Any]) -> list[RowProblem]
 
 def check_rows(kind: Kind, province: str, rows: Iterable[RowRecord]) -> Iterator[PreparedRow]:
     """Every row prepared exactly as a send prepares it, without sending anything."""
+    known = reference.provinces()
     for row, record in rows:
-        yield prepare_row(kind, province, row, record)
+        yield prepare_row(kind, province, row, record, provinces=known)
 
 
 MAX_BATCH_BYTES = 512 * 1024
@@ -533,9 +537,10 @@ class Publisher:
             return result
         sender: _Batches | _Records = (_Batches(self._link, result) if self._link is not None
                                        else _Records(self._producer, result))  # type: ignore[arg-type]
+        known = reference.provinces()
         for row, record in rows:
             result.rows += 1
-            prepared = prepare_row(kind, self.province, row, record)
+            prepared = prepare_row(kind, self.province, row, record, provinces=known)
             result.warnings.extend(prepared.warnings)
             if prepared.value is None or prepared.key is None:
                 result.rejected.extend(prepared.problems)

@@ -6,7 +6,7 @@ number, column and rule, whatever layer found it (pydantic types, the models' bu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,15 +43,16 @@ def _loc_from_field(path: str) -> tuple[Any, ...]:
     return tuple(loc)
 
 
-def validate_record(kind: Kind, record: dict[str, Any], row: int,
-                    column: Callable[[tuple[Any, ...]], str]) -> tuple[dict[str, Any] | None, list[RowProblem]]:
-    """(Avro-ready dict, []) for a good row, else (None, problems); `column` maps a field path to a column."""
+def validate_record(kind: Kind, record: dict[str, Any], row: int, column: Callable[[tuple[Any, ...]], str], *,
+                    provinces: Collection[str] | None = None) -> tuple[dict[str, Any] | None, list[RowProblem]]:
+    """(Avro-ready dict, []) for a good row, else (None, problems); `column` maps a field path to a column.
+
+    `provinces`: the reference list the rules check against (default: `schemas.reference.provinces()`)."""
     try:
-        report = models.parse_report(kind, record)
+        return models.avro_report(kind, record, provinces=provinces), []
     except ValidationFailed as exc:
         return None, [RowProblem(row, column(_loc_from_field(p.field)), _shown(p.value), p.reason, p.rule)
                       for p in exc.problems]
-    return report.to_avro(), []
 
 
 def _shown(value: object) -> object:

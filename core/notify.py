@@ -94,30 +94,42 @@ def row_changes(table: str, old: Row | None, new: Row, event_ms: int) -> list[No
     return out
 
 
+def anomaly_of(kind: str, contribution: list[Any] | None, standard_centi: int) -> str | None:
+    """The anomaly type a report's contribution shows (more disbursed than allocated; an in-service facility below
+    the area standard), or None: the rule alone, so the publisher warns a clerk without building a notification."""
+    if contribution is None:
+        return None
+    if kind == "funding":
+        _source, allocated, disbursed = contribution
+        return "ANOMALY_DISBURSED_EXCEEDS_ALLOCATED" if disbursed > allocated else None
+    if kind == "facility":
+        _area, status, households, area_centi, _community = contribution
+        if status in ("COMPLETED", "OPERATING") and area_centi * 100 < standard_centi * households:
+            return "ANOMALY_AREA_BELOW_STANDARD"
+    return None
+
+
 def record_anomalies(kind: str, province: str, report_id: str, revision: int, contribution: list[Any] | None,
                      standard_centi: int, event_ms: int) -> list[Notification]:
     """Anomalies one applied revision shows: more disbursed than allocated; an in-service facility
     below the area standard (30 m² per 100 households by default)."""
-    if contribution is None:
+    anomaly = anomaly_of(kind, contribution, standard_centi)
+    if anomaly is None or contribution is None:
         return []
     suffix = "report"  # one notification per report and anomaly: its later revisions repeat it, same id
-    if kind == "funding":
+    if anomaly == "ANOMALY_DISBURSED_EXCEEDS_ALLOCATED":
         _source, allocated, disbursed = contribution
-        if disbursed > allocated:
-            return [notification(
-                "ANOMALY_DISBURSED_EXCEEDS_ALLOCATED", province, report_id,
-                f"funding report {report_id} rev {revision}: disbursed {disbursed / 100:.2f} yuan exceeds "
-                f"allocated {allocated / 100:.2f} yuan", event_ms, table="funding",
-                value=str(disbursed), target=str(allocated), id_suffix=suffix)]
-    elif kind == "facility":
-        _area, status, households, area_centi, _community = contribution
-        if status in ("COMPLETED", "OPERATING") and area_centi * 100 < standard_centi * households:
-            return [notification(
-                "ANOMALY_AREA_BELOW_STANDARD", province, report_id,
-                f"facility {report_id} rev {revision} is {status} with {area_centi / 100:.2f} m² for "
-                f"{households} households, below {standard_centi / 100:.2f} m² per 100 households",
-                event_ms, table="facilities", id_suffix=suffix)]
-    return []
+        return [notification(
+            anomaly, province, report_id,
+            f"funding report {report_id} rev {revision}: disbursed {disbursed / 100:.2f} yuan exceeds "
+            f"allocated {allocated / 100:.2f} yuan", event_ms, table="funding",
+            value=str(disbursed), target=str(allocated), id_suffix=suffix)]
+    _area, status, households, area_centi, _community = contribution
+    return [notification(
+        anomaly, province, report_id,
+        f"facility {report_id} rev {revision} is {status} with {area_centi / 100:.2f} m² for "
+        f"{households} households, below {standard_centi / 100:.2f} m² per 100 households",
+        event_ms, table="facilities", id_suffix=suffix)]
 
 
 class BurstDetector:

@@ -6,11 +6,12 @@ writer compiled from the parsed schema (each record's writer generated once as o
 closures) takes 7-9 µs: 52 k instructions against fastavro's 125 k (docs/performance.md).
 
 It takes values of the exact types that validated reports hold (str, int within the Avro int/long range, bool,
-float, bytes, Decimal within the decimal's precision and scale, aware datetime for timestamp-millis, date, list,
-dict, None) and writes exactly what fastavro writes for them (tests/schemas/test_avro_writer.py compares the two
-on many varied records). Anything else it declines (`Declined`) rather than guess: the caller then asks fastavro,
-which encodes the value or says why it cannot. A schema with a shape not handled here (a union of two non-null
-branches, a recursive or unknown named type, an unknown logical type, a fixed decimal) compiles to None.
+float, bytes, Decimal within the decimal's precision and scale, aware datetime or int milliseconds for timestamp-
+millis, date, list, dict, None) and writes exactly what fastavro writes for them (tests/schemas/test_avro_writer.py
+compares the two on many varied records). Anything else it declines (`Declined`) rather than guess: the caller then
+asks fastavro, which encodes the value or says why it cannot. A schema with a shape not handled here (a union of
+two non-null branches, a recursive or unknown named type, an unknown logical type, a fixed decimal) compiles to
+None.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ Write = Callable[[Any], bytes]
 
 
 class Declined(ValueError):
-    """A value the compiled writer does not take: fastavro decides."""
+    """A value the compiled writer (or bytes the compiled reader, `schemas.avro_reader`) does not take: fastavro
+    decides."""
 
 
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_DAY = date(1970, 1, 1)
-_MILLISECOND = timedelta(milliseconds=1)
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_DAY = date(1970, 1, 1)
+MILLISECOND = timedelta(milliseconds=1)
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 """Decimal arithmetic that never rounds (whatever the caller's context), for the unscaled value of a decimal."""
 _FLOAT = struct.Struct("<f").pack
 _DOUBLE = struct.Struct("<d").pack
@@ -140,7 +142,7 @@ def _decimal(precision: int, scale: int) -> Write:
         if type(value) is not Decimal:
             raise _decline(value, "decimal")
         if value.same_quantum(quantum):  # exactly `scale` decimals (money to the fen): no digit tuple to build
-            unscaled = int(value.scaleb(scale, _EXACT))
+            unscaled = int(value.scaleb(scale, EXACT))
             if -limit < unscaled < limit:
                 size = (unscaled.bit_length() + 8) // 8
                 return _SMALL[size << 1] + unscaled.to_bytes(size, "big", signed=True)
@@ -157,29 +159,57 @@ def _decimal(precision: int, scale: int) -> Write:
     return write
 
 
-def _timestamp_millis(value: Any) -> bytes:
-    """fastavro's `prepare_timestamp_millis` for an aware datetime (a naive one fastavro reads as local time)."""
-    if type(value) is not datetime or value.tzinfo is None:
-        raise _decline(value, "timestamp-millis")
-    return long_bytes((value - _EPOCH) // _MILLISECOND)  # = (days * 86400 + seconds) * 1000 + microseconds // 1000
+_LONG_LOW, _LONG_HIGH = _INT_RANGE["long"]
+
+
+def _timestamp_millis_writer() -> Write:
+    """fastavro's `prepare_timestamp_millis` for an aware datetime (a naive one fastavro reads as local time), or
+    for an int, which it writes as the milliseconds themselves (the worker's notifications carry epoch ms).
+
+    The bytes of the last datetime written are kept with it: the rows of one file mostly share one production time,
+    the very same object (the reader parses each distinct text once, pydantic keeps it), and the arithmetic on an
+    aware datetime was a fifth of writing a report. Kept as one (value, bytes) pair, swapped whole, so two threads
+    writing at once never see a value with another's bytes; holding the value keeps its identity unambiguous."""
+    last: tuple[Any, bytes] = (object(), b"")  # no value is this object
+
+    def write(value: Any) -> bytes:
+        nonlocal last
+        seen, data = last
+        if value is seen:
+            return data
+        if type(value) is int and _LONG_LOW <= value <= _LONG_HIGH:
+            return long_bytes(value)
+        if type(value) is not datetime or value.tzinfo is None:
+            raise _decline(value, "timestamp-millis")
+        data = long_bytes((value - EPOCH) // MILLISECOND)  # = (days * 86400 + seconds) * 1000 + microseconds // 1000
+        last = (value, data)
+        return data
+    return write
 
 
 def _date(value: Any) -> bytes:
     if type(value) is not date:
         raise _decline(value, "date")
-    return long_bytes((value - _EPOCH_DAY).days)
+    return long_bytes((value - EPOCH_DAY).days)
 
 
 def compile_writer(schema: Any) -> Write | None:
     """The writer of values of `schema` (fastavro's parsed form), or None when its shape is not handled here."""
     try:
         return _compile(schema, {})
-    except _Unsupported:
+    except Unsupported:
         return None
 
 
-class _Unsupported(Exception):
-    pass
+class Unsupported(Exception):
+    """A schema shape the compiled code does not handle: compiling gives None, and fastavro does the work."""
+
+
+def generated(lines: list[str], what: str, scope: dict[str, Any], name: str) -> Any:
+    """The function `name` defined by the source `lines`, run in `scope` (the only names it sees besides builtins);
+    `what` names it in tracebacks. Schema names enter the source only as `repr` literals."""
+    exec(compile("\n".join(lines), f"<{what}>", "exec"), scope)
+    return scope[name]
 
 
 def _compile(schema: Any, named: dict[str, Write]) -> Write:
@@ -188,7 +218,7 @@ def _compile(schema: Any, named: dict[str, Write]) -> Write:
             return _PRIMITIVES[schema]
         if schema in named:  # a named type defined earlier (a reference to one being defined is recursion)
             return named[schema]
-        raise _Unsupported(schema)
+        raise Unsupported(schema)
     if isinstance(schema, list):
         return _union(schema, named)
     kind = schema.get("type")
@@ -197,10 +227,10 @@ def _compile(schema: Any, named: dict[str, Write]) -> Write:
         if logical == "decimal" and kind == "bytes":
             return _decimal(int(schema["precision"]), int(schema.get("scale", 0)))
         if logical == "timestamp-millis" and kind == "long":
-            return _timestamp_millis
+            return _timestamp_millis_writer()
         if logical == "date" and kind == "int":
             return _date
-        raise _Unsupported(logical)
+        raise Unsupported(logical)
     if kind == "record":
         return _record(schema, named)
     if kind == "enum":
@@ -213,7 +243,7 @@ def _compile(schema: Any, named: dict[str, Write]) -> Write:
         return _named(schema, named, _fixed(int(schema["size"])))
     if isinstance(kind, str) and kind in _PRIMITIVES:
         return _PRIMITIVES[kind]
-    raise _Unsupported(kind)
+    raise Unsupported(kind)
 
 
 def _named(schema: dict[str, Any], named: dict[str, Write], write: Write) -> Write:
@@ -224,7 +254,7 @@ def _named(schema: dict[str, Any], named: dict[str, Write], write: Write) -> Wri
 def _union(branches: list[Any], named: dict[str, Write]) -> Write:
     """[null, X] or [X, null] (what optional fields are); fastavro picks null for None and X for the rest."""
     if len(branches) != 2 or "null" not in branches or branches[0] == branches[1]:
-        raise _Unsupported("union")
+        raise Unsupported("union")
     null_index = branches.index("null")
     value_prefix = long_bytes(1 - null_index)
     null_bytes = long_bytes(null_index)
@@ -318,7 +348,6 @@ def _record(schema: dict[str, Any], named: dict[str, Write]) -> Write:
             lines.append(f"    p{i} = W{i}(v)")
         parts.append(f"p{i}")
     lines.append(f"    return b''.join(({', '.join(parts)},))" if parts else "    return b''")
-    exec(compile("\n".join(lines), f"<Avro writer of {name}>", "exec"), scope)
-    write: Write = scope["write"]
+    write: Write = generated(lines, f"Avro writer of {name}", scope, "write")
     named[name] = write
     return write

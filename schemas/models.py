@@ -9,7 +9,7 @@ and `parse_report()` does both, raising `ValidationFailed`.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -26,7 +26,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, SchemaValidator
 
 from schemas import rules
 from schemas.display import calendar_mistake
@@ -364,3 +364,43 @@ def parse_report(kind: Kind, data: dict[str, Any]) -> Report:
                 problems.append(p)
                 seen.add((p.field, p.reason))
         raise ValidationFailed(kind, problems) from exc
+
+
+@cache
+def _fields_validator(model: type[_Report]) -> Callable[[Any], tuple[dict[str, Any], Any, Any]] | None:
+    """pydantic's own validator of the fields of `model` (the very schema the model wraps: same types, defaults,
+    validators, config and errors), without building the model or running its business rules; None when the model's
+    schema is not exactly "the fields, then `_Report._business_rules`" (a validator added later), so it is not used."""
+    schema: Any = model.__pydantic_core_schema__
+    after = schema.get("function", {}).get("function") if schema.get("type") == "function-after" else None
+    inner = schema.get("schema", {})
+    if after is not _Report._business_rules or inner.get("type") != "model":
+        return None
+    if inner["schema"].get("type") != "model-fields":
+        return None
+    return SchemaValidator(inner["schema"], inner.get("config")).validate_python
+
+
+def avro_report(kind: Kind, data: dict[str, Any], *, provinces: Collection[str] | None = None) -> dict[str, Any]:
+    """`parse_report(kind, data).to_avro()`, cheaper: what the publisher does with every row.
+
+    A good report is validated by pydantic's validator of the model's fields (`_fields_validator`) into the values
+    the model would hold, shaped as `to_avro` shapes them, and the business rules run once on that dict. It skips
+    the model's own call of the rules and the two copies of its values into dicts (a quarter of the validation).
+    Any problem, and the report is parsed the usual way, so a bad one raises the same ValidationFailed, word for word.
+    `provinces` is `reference.provinces()` as the caller looked it up once per file (it reads the environment: a
+    quarter of the rules' cost when done per row).
+    """
+    model = KIND_MODELS[kind]
+    fields = _fields_validator(model)
+    if fields is not None:
+        try:
+            values = fields(data)[0]
+        except ValidationError:
+            values = None
+        if values is not None:
+            for name, convert in _composite_fields(model):
+                values[name] = convert(values[name])
+            if not rules.check(kind, values, provinces=provinces):
+                return values
+    return parse_report(kind, data).to_avro()

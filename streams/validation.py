@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from core import HubConfig, feedback, rejection
 from core.contributions import Contribution, contribution
@@ -33,9 +32,11 @@ def partition_of_provinces(provinces: list[str], partitions: int) -> dict[str, i
     return {p: i % partitions for i, p in enumerate(provinces)}
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """What the verdict of any inbound record repeats about it (docs/evidence.md §4)."""
+class Received(NamedTuple):
+    """What the verdict of any inbound record repeats about it (docs/evidence.md §4).
+
+    NamedTuples here (built per record), as in core.validation.
+    """
 
     topic: str
     partition: int
@@ -50,8 +51,7 @@ class Received:
         return cls(topic, partition, offset, value_sha256(value), key_text(key), kid_of(headers))
 
 
-@dataclass(frozen=True, slots=True)
-class FoldEntry:
+class FoldEntry(NamedTuple):
     """An accepted report reduced to what the fold needs (`core.Hub.apply_entry`), and where it came from."""
 
     kind: str
@@ -86,8 +86,7 @@ def rejected_entry(province: str | None, report_id: str | None, reason: str, mes
             r.offset, r.sha256, r.key, r.kid]
 
 
-@dataclass(frozen=True, slots=True)
-class Routed:
+class Routed(NamedTuple):
     """What one inbound record becomes: records to send, and its envelope entry with the envelope partition.
 
     `accepted` is the accepted report (None if rejected); `rejected` the entry of a rejected one.

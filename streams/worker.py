@@ -12,13 +12,14 @@ from schemas.kafka_config import Target, kafka_python_config
 from streams.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
+GC_THRESHOLDS = (100_000, 50, 100)
+"""The state is millions of small long-lived objects; CPython's default thresholds collect generation 0
+every 700 allocations and walk that state often (seen as pauses attributed to whatever allocated)."""
 
 
 def run_worker(settings: WorkerSettings) -> int:
     """Blocks until SIGTERM/SIGINT; returns the process exit code."""
-    # The state is millions of small long-lived objects; CPython's default thresholds collect generation 0
-    # every 700 allocations and walk that state often (seen as pauses attributed to whatever allocated).
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # `cshub worker` has put the topic plan on the broker and checked it (connectors.admin.ensure_plan);
     # a just-created topic can still be missing from a broker's metadata: wait, or Faust leaves it out.

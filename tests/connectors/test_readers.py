@@ -107,3 +107,26 @@ def test_a_short_row_leaves_its_missing_cells_out(tmp_path: Path) -> None:
     path.write_text(",".join(COLUMNS["facility"]) + "\n a ,2,是,320000,2025-03\n", encoding="utf-8")
     assert [record for _, record in read_rows(path, "facility")] == [
         {"report_id": "a", "revision": 2, "withdrawn": True, "province": "320000", "period": "2025-03"}]
+
+
+@pytest.mark.parametrize("text", ["812.50", "12.", ".5", "0", "007.10", "1,234.50", "+1.5", "-2", ".", "1..2",
+                                  "1.2.3", "1e5", "NaN", "１２.5", "²", "٣.٥", "12.5元", "1,23.5"])
+def test_a_decimal_cell_is_typed_only_when_plainly_a_number(text: str) -> None:
+    """Digits with at most one point (and a sign, or thousands separators) become Decimal; anything else stays
+    text for the model to report in its words (the common case is checked without a regular expression)."""
+    import re
+
+    typed = shape("facility", {"floor_area_m2": text})["floor_area_m2"]
+    plain = text.replace(",", "") if re.fullmatch(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?", text) else text
+    if re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", plain):
+        assert type(typed) is Decimal and str(typed) == str(Decimal(plain))
+    else:
+        assert typed == text
+
+
+def test_functions_are_split_for_each_row_anew() -> None:
+    cell = {"functions": "health；culture、 fitness"}
+    first = shape("facility", cell)["functions"]
+    assert first == ["HEALTH", "CULTURE", "FITNESS"]
+    first.append("OTHER")  # one row's list is its own: the next row with the same cell is not changed
+    assert shape("facility", cell)["functions"] == ["HEALTH", "CULTURE", "FITNESS"]

@@ -10,7 +10,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from schemas import codec, registry, samples
+from schemas import codec, reference, registry, samples
 from schemas.errors import ValidationFailed
 from schemas.models import (
     KIND_MODELS,
@@ -290,3 +290,36 @@ def test_a_bad_status_date_names_the_item() -> None:
     (problem,) = info.value.problems
     assert (problem.field, problem.value) == ("items[0].status_date", "2022-13-01")
     assert "YYYY-MM-DD" in problem.rule
+
+
+_ODD_VALUES: list[Any] = [
+    None, "", " ", "1", 1, 0, -1, 2**31, True, 1.5, "812.5", "812.505", Decimal("812.5"), Decimal("1.234"),
+    Decimal("NaN"), "2026-03-05T08:30:00", "2026-03-05T08:30:00.123456+08:00", "2026-13-05T08:30:00+08:00",
+    datetime(2026, 3, 5, 8, 30, 0, 123456, tzinfo=UTC), date(2022, 6, 1), "2022-06-01", "OPERATING", "COMPLETED",
+    "SPECIAL_BOND", "110000", "abc", [], ["HEALTH"], ("HEALTH", "HEALTH"), ["NOPE"], {}, [{"code": "x"}],
+]
+
+
+def _outcome(parse: Any, kind: str, data: dict[str, Any]) -> Any:
+    try:
+        return parse(kind, data)
+    except ValidationFailed as exc:
+        return [(p.field, p.value, p.reason, p.rule) for p in exc.problems]
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLE_OF))
+def test_avro_report_is_parse_report_to_avro(kind: str) -> None:
+    """The publisher's cheaper path (pydantic's fields validator, the rules once) gives what the model gives: the
+    same dict for every good report, the same problems for every bad one, whatever odd value a field holds."""
+    from schemas.models import _fields_validator, avro_report
+
+    assert _fields_validator(KIND_MODELS[kind]) is not None  # the cheaper path is taken, not only its fallback
+    sample = SAMPLE_OF[kind]()
+    cases = [sample, {**sample, "extra": 1}, *({k: v for k, v in sample.items() if k != field} for field in sample)]
+    cases += [{**sample, field: value} for field in sample for value in _ODD_VALUES]
+    for data in cases:
+        expected = _outcome(lambda k, d: parse_report(k, d).to_avro(), kind, data)
+        assert _outcome(avro_report, kind, data) == expected, data
+        if isinstance(expected, dict):
+            assert list(avro_report(kind, data)) == list(expected)
+    assert avro_report(kind, sample, provinces=reference.provinces()) == avro_report(kind, sample)
