@@ -23,7 +23,8 @@ interleaving of the partitions gives the same values.
 API:
 - `Hub(config, rules=(), keep_writes=False)`: `.apply(kind, record, ts_ms, topic, partition, offset) -> notes`,
   `.take_writes()` (the state writes to persist),
-  `.rows(provinces=None, tables=REPORT_TABLES)`, `.load(stored_items)`, `.take_dirty()`, `.positions`.
+  `.rows(provinces=None, tables=REPORT_TABLES)`, `.province_rows(pairs)`, `.load(stored_items)`,
+  `.take_dirty()` ((table, province) pairs), `.positions`.
 - `HubConfig`, `Targets`, `Target`: provinces, policy items, targets (docs/domain.md defaults).
 - `build_row`, `encode_row`, `row_values`, `ROW_SCHEMAS`, `REPORT_TABLES`, `MET_FLAGS`.
 - National stage: `Part` (a province's totals, offsets, as_of), `national_row(table, parts, config)` (the

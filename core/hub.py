@@ -34,6 +34,7 @@ from core.rows import Offsets, Row, build_row
 from core.totals import ProvinceTotals
 from core.verdicts import ACCEPTED, DUPLICATE, SUPERSEDED
 from schemas.beijing import show_minute
+from schemas.tables import TABLES_OF_KIND
 from schemas.topics import REPORT_TABLES
 
 __all__ = ["NATIONAL", "Hub", "received_key", "report_key"]
@@ -67,7 +68,8 @@ class Hub:
         self.received: dict[tuple[str, str, str], int] = {}  # (province, kind, period) -> earliest ms
         self.totals: dict[str, ProvinceTotals] = {p: ProvinceTotals() for p in config.provinces}
         self.positions: Offsets = {}  # (topic, partition) -> next offset reflected
-        self.dirty: set[str] = set(config.provinces)  # provinces whose rows may have changed
+        self.dirty: set[tuple[str, str]] = {(t, p) for t in REPORT_TABLES for p in config.provinces}
+        """(table, province) rows that may have changed: only the tables a report's kind feeds (TABLES_OF_KIND)."""
         self.verdict = ACCEPTED  # what the last `apply_entry` made of its report (`core.verdicts`)
         self.late = False  # whether that report was the first of its period, after the period's due time
 
@@ -124,7 +126,8 @@ class Hub:
         self.entries[key] = [revision, new]
         if self.writes is not None:
             self.writes.append((key, _dump([revision, new, topic, partition, offset])))
-        self.dirty.add(province)
+        for table in TABLES_OF_KIND[kind]:
+            self.dirty.add((table, province))
         notes.extend(record_anomalies(kind, province, report_id, revision, new, self.standard_centi, ts_ms))
         return notes
 
@@ -163,7 +166,7 @@ class Hub:
                 if new is not None:
                     totals = self.totals.setdefault(province, ProvinceTotals())
                     totals.apply(kind, report_id, new, 1, self.standard_centi)
-                self.dirty.add(province)
+                self.dirty.update((table, province) for table in TABLES_OF_KIND[kind])
             else:
                 raise ValueError(f"unknown state key {key!r}: expected r|... or o|...")
             tp = (topic, partition)
@@ -180,6 +183,11 @@ class Hub:
     def province_totals(self, table: str, province: str) -> dict[str, int]:
         totals = self.totals.get(province) or ProvinceTotals()
         return totals.table_totals(table, self.config.policy_items)
+
+    def province_rows(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+        """The rows of these (table, province) pairs alone (no national row): what a worker republishes."""
+        return {(table, p): build_row(table, p, self.province_totals(table, p), self.config, self.positions)
+                for table, p in pairs}
 
     def rows(self, provinces: Iterable[str] | None = None, tables: tuple[str, ...] = REPORT_TABLES,
              national: bool = True) -> dict[tuple[str, str], Row]:
@@ -204,7 +212,7 @@ class Hub:
                                                   self.config)
         return out
 
-    def take_dirty(self) -> set[str]:
-        """Provinces changed since the last call (all of them after construction or load)."""
+    def take_dirty(self) -> set[tuple[str, str]]:
+        """(table, province) rows changed since the last call (every report table's row after construction)."""
         dirty, self.dirty = self.dirty, set()
         return dirty

@@ -18,17 +18,23 @@ class Table:
     name: str
     row_schema: str
     met_flags: tuple[str, ...]
-    from_reports: bool = True
-    """False for `obligations`: its rows come from the deadlines (wall-clock), not from folding reports."""
+    kinds: tuple[str, ...]
+    """The report kinds its rows are folded from: a report of another kind leaves them as they are, so they are
+    not rebuilt for it (`core.Hub` marks only these dirty). Empty for `obligations`: its rows come from the
+    deadlines (wall-clock), not from folding reports."""
+
+    @property
+    def from_reports(self) -> bool:
+        return bool(self.kinds)
 
 
 TABLE_LIST: tuple[Table, ...] = (
-    Table("coverage", "cshub.CoverageRow", ("urban_met", "rural_met")),
-    Table("facilities", "cshub.FacilitiesRow", ("floor_area_met",)),
-    Table("funding", "cshub.FundingRow", ("consistent",)),
-    Table("policy", "cshub.PolicyRow", ("solution_met",)),
-    Table("services", "cshub.ServicesRow", ("big_city_care_met", "visit_met")),
-    Table("obligations", "cshub.ObligationsRow", ("met",), from_reports=False),
+    Table("coverage", "cshub.CoverageRow", ("urban_met", "rural_met"), ("facility", "policy")),
+    Table("facilities", "cshub.FacilitiesRow", ("floor_area_met",), ("facility",)),
+    Table("funding", "cshub.FundingRow", ("consistent",), ("funding",)),
+    Table("policy", "cshub.PolicyRow", ("solution_met",), ("policy",)),
+    Table("services", "cshub.ServicesRow", ("big_city_care_met", "visit_met"), ("policy",)),
+    Table("obligations", "cshub.ObligationsRow", ("met",), ()),
 )
 """coverage (urban/rural facility coverage), facilities (by status, area standard), funding (by source),
 policy (items by status), services (big-city elderly-care/childcare coverage, monthly visit rate),
@@ -42,6 +48,11 @@ REPORT_TABLES: tuple[str, ...] = tuple(t.name for t in TABLE_LIST if t.from_repo
 
 ROW_SCHEMAS: dict[str, str] = {t.name: t.row_schema for t in TABLE_LIST}
 """Avro schema of each national table's rows."""
+
+TABLES_OF_KIND: dict[str, tuple[str, ...]] = {
+    kind: tuple(t.name for t in TABLE_LIST if kind in t.kinds) for t0 in TABLE_LIST for kind in t0.kinds}
+"""The tables a report of each kind feeds (facility: coverage, facilities; funding: funding; policy: coverage,
+policy, services)."""
 
 MET_FLAGS: dict[str, tuple[str, ...]] = {t.name: t.met_flags for t in TABLE_LIST}
 """The target flags of each table: a change of one of them is a notification."""

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import (
-    REPORT_TABLES,
     Hub,
     HubConfig,
     Part,
@@ -200,15 +199,15 @@ class Aggregator:
         return now_s - self.published_at >= max(self.publish_interval_s, 4 * self.publish_cost_s)
 
     def publish_rows(self, now_s: float) -> list[Record]:
-        """Rows (and parts) of the held provinces changed since the last publish, with their notifications."""
+        """Rows (and parts) of the held provinces changed since the last publish, with their notifications: only
+        the tables their reports feed (a funding report leaves the coverage row as it was)."""
         self.published_at = now_s
-        dirty = self.hub.take_dirty()
-        held_dirty = [p for p in self.held if p in dirty]
+        held = set(self.held)
+        held_dirty = sorted(pair for pair in self.hub.take_dirty() if pair[1] in held)
         if not held_dirty:
             return []
         started = time.perf_counter()
-        changed, notes = self.published.changes(self.hub.rows(held_dirty, REPORT_TABLES, national=False),
-                                                self.last_ms)
+        changed, notes = self.published.changes(self.hub.province_rows(held_dirty), self.last_ms)
         out = self._row_records(changed) + self.note_records(notes)
         self.publish_cost_s = time.perf_counter() - started
         return out

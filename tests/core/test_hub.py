@@ -9,6 +9,7 @@ import pytest
 
 from core import REPORT_TABLES, Hub, HubConfig, PublishedTables, row_values
 from schemas import reference, samples
+from schemas.tables import TABLES_OF_KIND
 from streams.loadgen import generate
 
 CONFIG = HubConfig.from_reference()
@@ -110,3 +111,19 @@ def test_published_tables_publish_only_changed_values() -> None:
     again, _ = published.changes(hub.rows(), 2)
     assert {k[1] for k in again} == {"510000", "000000"}
     assert {k[0] for k in again} == {"funding"}
+
+
+def test_a_report_marks_dirty_exactly_the_tables_whose_totals_it_changed() -> None:
+    """`TABLES_OF_KIND` (which rows a worker rebuilds after a report) is what the totals say: every report
+    of the stream changes no table's totals outside its kind's tables, and the dirty pairs name each change."""
+    hub = Hub(CONFIG)
+    hub.take_dirty()
+    for offset, (kind, record) in enumerate(generate(400, PROVINCES, ITEMS, seed=11)):
+        province = record["province"]
+        before = {t: hub.province_totals(t, province) for t in REPORT_TABLES}
+        hub.apply(kind, record, 1_000 + offset, f"v.{kind}", 0, offset)
+        changed = {t for t in REPORT_TABLES if hub.province_totals(t, province) != before[t]}
+        dirty = hub.take_dirty()
+        assert changed <= {t for t, p in dirty}, (kind, changed, dirty)
+        assert all(p == province for _t, p in dirty)
+        assert {t for t, _p in dirty} <= set(TABLES_OF_KIND[kind])
