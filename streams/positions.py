@@ -22,8 +22,10 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 POSITION_PREFIX = b"in|"
-RESEEK_AFTER_S = 5.0
-"""Events queued before a seek still arrive above the position: seek again only if this long passed."""
+RESEEK_AFTER_S = 1.0
+"""Events queued before a seek still arrive above the position: seek again only if this long passed. But seek again
+while the gap stays: a seek can be undone. Faust's fetch loop, half-way through the records of one fetch, sets its
+read offset past the position again, and then drops the records the seek brings back as already read."""
 IDLE_S = 10.0
 """A partition with envelopes beyond its position and no event for this long: Faust skipped all its last ones."""
 
