@@ -101,12 +101,16 @@ class InputPositions:
         return admitted, gaps
 
     def idle_behind(self, tp: TopicPartition, highwater: int | None, now: float | None = None) -> int | None:
-        """The position to seek back to when `tp` has envelopes beyond it but no event came for `IDLE_S`: Faust
-        skipped (and acked) the last ones, so no later event shows the gap. None otherwise."""
+        """The position to seek back to when `tp` has envelopes beyond it and nothing moves it: no event came for
+        `IDLE_S` (Faust skipped, and acked, the last ones, so no later event shows the gap), or a seek to it brought
+        nothing back within `RESEEK_AFTER_S` (undone by Faust's fetch loop). None otherwise."""
         want = self.next.get(tp)
         if want is None or highwater is None or want >= highwater:
             return None
         now = time.monotonic() if now is None else now
+        sought = self.sought.get(tp)
+        if sought is not None and sought[0] == want:  # sought to here and nothing folded since
+            return want if now - sought[1] >= RESEEK_AFTER_S else None
         if now - self.last_event.get(tp, now) < IDLE_S:
             return None
         return want

@@ -62,3 +62,14 @@ def test_a_partition_behind_its_high_water_with_no_event_for_a_while_is_sought_b
     assert positions.idle_behind(B, 9, now=IDLE_S) == 4  # nothing at all since the assignment
     assert positions.idle_behind(B, None, now=IDLE_S) is None  # no high water known yet
     assert positions.idle_behind(("root.validated-batches", 1), 5, now=IDLE_S) is None  # not held
+
+
+def test_a_seek_that_brought_nothing_back_is_repeated_soon_one_that_did_is_not() -> None:
+    positions = InputPositions()
+    positions.reset({A: 10}, [A], now=0.0)
+    positions.admit(events((A, 12)), now=1.0)  # a gap: sought to 10
+    assert positions.should_seek(A, 10, now=1.0)
+    assert positions.idle_behind(A, 30, now=1.0 + RESEEK_AFTER_S / 2) is None  # give the seek its time
+    assert positions.idle_behind(A, 30, now=1.0 + RESEEK_AFTER_S) == 10  # nothing came back: again, not after IDLE_S
+    positions.admit(events((A, 10), (A, 11)), now=2.0 + RESEEK_AFTER_S)  # it came back
+    assert positions.idle_behind(A, 30, now=3.0 + RESEEK_AFTER_S) is None
