@@ -54,10 +54,15 @@ def _fill_topics(bootstrap: str, names: TopicNames, feed: DemoFeed, now_ms: int)
     ensure_topics(bootstrap, TopicPlan(names, tuple(PROVINCES), partitions=2).hub_specs())
     hub = AuditSetup.default().hub()
     provinces = frozenset(hub.config.provinces)
-    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test", acks="all", linger_ms=20))
+    # one request in flight: a partition's records land in send order, so each one's offset is known when it is sent
+    # (fresh topics) and checked against the broker's at the end, instead of a round trip per record
+    producer = KafkaProducer(**kafka_python_config(bootstrap, client_id="cshub-test", acks="all", linger_ms=20,
+                                                   max_in_flight_requests_per_connection=1))
     notes: list[dict[str, Any]] = []
     validated = 0
     inbound: dict[str, int] = {}
+    next_offset: dict[tuple[str, int], int] = {}
+    sent: list[tuple[Any, tuple[str, int, int]]] = []
     try:
         for _period, sends in feed.months():
             for send in sends:
@@ -79,11 +84,16 @@ def _fill_topics(bootstrap: str, names: TopicNames, feed: DemoFeed, now_ms: int)
                                                      send.at_ms)))
                     continue
                 kind = KIND_OF_SCHEMA[decoded.name]
-                future = producer.send(names.validated(kind), key=f"{send.province}|".encode() + key, value=value,
-                                       partition=PROVINCES.index(send.province) % 2, timestamp_ms=send.at_ms)
-                meta = future.get(timeout=60)
-                notes += hub.apply(kind, decoded.value, send.at_ms, meta.topic, meta.partition, meta.offset)
+                where = (names.validated(kind), PROVINCES.index(send.province) % 2)
+                at = next_offset[where] = next_offset.get(where, -1) + 1
+                sent.append((producer.send(where[0], key=f"{send.province}|".encode() + key, value=value,
+                                           partition=where[1], timestamp_ms=send.at_ms), (*where, at)))
+                notes += hub.apply(kind, decoded.value, send.at_ms, where[0], where[1], at)
                 validated += 1
+        producer.flush(timeout=60)
+        for future, expected in sent:
+            meta = future.get(timeout=60)
+            assert (meta.topic, meta.partition, meta.offset) == expected, "a validated record landed elsewhere"
         rows = {**hub.rows(tables=REPORT_TABLES)}
         ob_rows, statuses = obligation_rows(hub, now_ms)
         rows.update(ob_rows)
