@@ -153,8 +153,8 @@ def build_app(settings: WorkerSettings) -> Any:
 
     state = ChangelogState(state_table, producer, holds, produce_failed)
     parts_state = ChangelogState(parts_table, producer, holds, produce_failed)
-    envelope_positions = InputPositions()  # validated-batches offsets the state has folded (streams/positions.py)
-    parts_positions = InputPositions()  # national-parts offsets the stage's table has folded
+    envelope_positions = InputPositions("envelope")  # validated-batches offsets the state has folded
+    parts_positions = InputPositions("parts record")  # national-parts offsets the stage's table has folded
     publishing = asyncio.Lock()  # one writer at a time: agents' batches, timers, and revocation
     assignment = {"current": False, "recovered": False}  # since the last revocation: assigned; recovered
 
@@ -241,7 +241,7 @@ def build_app(settings: WorkerSettings) -> Any:
             await reset_positions(parts_positions, stored, names.national_parts)
             await send_all(stage.rebuild(entries))
 
-    async def admit(positions: InputPositions, events: list[Any], what: str) -> list[Any]:
+    async def admit(positions: InputPositions, events: list[Any]) -> list[Any]:
         """The events of a batch to fold: held, at their partition's input position (streams/positions.py).
         Where Faust delivered an event above the position, the consumer goes back to the position."""
         held = app.consumer.assignment()
@@ -251,18 +251,19 @@ def build_app(settings: WorkerSettings) -> Any:
             seen[e.message.tp] = e.message.offset + 1
         for tp, (offset, came) in gaps.items():
             if positions.should_seek(tp, offset):
-                await seek_back(positions, tp, offset, f"Faust delivered {what} {came} of {tp[0]}:{tp[1]}, but the "
-                                f"next to fold is {offset} (Faust skipped the ones between)", what)
+                await seek_back(positions, tp, offset, f"Faust delivered {positions.what} {came} of {tp[0]}:{tp[1]}, "
+                                f"but the next to fold is {offset} (Faust skipped the ones between)")
         return admitted
 
-    async def seek_back(positions: InputPositions, tp: Any, offset: int, why: str, what: str) -> None:
+    async def seek_back(positions: InputPositions, tp: Any, offset: int, why: str) -> None:
         """The consumer reads `tp` again from `offset`, the position of the state (or from the log's start,
         loudly, if retention deleted what was not folded yet)."""
         earliest = (await app.consumer.earliest_offsets(tp)).get(tp, 0)
         if earliest > offset:
-            log.error("%ss %d..%d of %s were deleted by retention before they were folded; going on from %d",
-                      what, offset, earliest - 1, tp, earliest)
-            positions.next[tp] = offset = earliest
+            log.error("%ss %d..%d of %s:%d were deleted by retention before they were folded; going on from %d",
+                      positions.what, offset, earliest - 1, tp[0], tp[1], earliest)
+            positions.skip_to(tp, earliest)
+            offset = earliest
         log.warning("%s: seeking back to %d", why, offset)
         try:
             await app.consumer.seek(tp, offset)
@@ -336,7 +337,7 @@ def build_app(settings: WorkerSettings) -> Any:
                 await under_lock_when_recovered()
                 try:
                     await rebuild_if_needed()
-                    admitted = await admit(envelope_positions, events, "envelope")
+                    admitted = await admit(envelope_positions, events)
                     entries = [entry for e in admitted for entry in decode_envelope(e.message.value)]
                     result = aggregator.fold_entries(entries, time.monotonic())
                     for partition, key, value in envelope_positions.writes({e.message.tp for e in admitted}):
@@ -359,7 +360,7 @@ def build_app(settings: WorkerSettings) -> Any:
                 await under_lock_when_recovered()
                 try:
                     await rebuild_if_needed()
-                    messages = [e.message for e in await admit(parts_positions, events, "parts record")]
+                    messages = [e.message for e in await admit(parts_positions, events)]
                     if not messages:
                         continue
                     event_ms = max(round(m.timestamp * 1000) for m in messages)
@@ -449,16 +450,18 @@ def build_app(settings: WorkerSettings) -> Any:
             return
         now = time.monotonic()
         async with publishing:  # no batch half-way: its events are either folded or not taken yet
-            rebuilt = {names.validated_batches: not aggregator.needs_rebuild,
-                       names.national_parts: stage.active and not stage.needs_rebuild}
+            rebuilt = {names.validated_batches: (envelope_positions, not aggregator.needs_rebuild),
+                       names.national_parts: (parts_positions, stage.active and not stage.needs_rebuild)}
             for tp in assigned:
-                positions = envelope_positions if tp.topic == names.validated_batches else parts_positions
-                highwater = consumer.highwater(tp) if rebuilt.get(tp.topic) else None  # positions of this assignment
+                positions, current = rebuilt.get(tp.topic, (None, False))
+                if positions is None or not current:  # not a source, or its positions are of an old assignment
+                    continue
+                highwater = consumer.highwater(tp)
                 offset = positions.idle_behind(tp, highwater, now)
                 if offset is not None and positions.should_seek(tp, offset, now):
-                    await seek_back(positions, tp, offset, f"{tp.topic}:{tp.partition} has data up to {highwater}, "
-                                    f"the state is at {offset} and no event came for {IDLE_S:.0f} s (Faust skipped "
-                                    "the last ones)", "envelope" if positions is envelope_positions else "parts record")
+                    await seek_back(positions, tp, offset, f"{tp.topic}:{tp.partition} has data up to {highwater} and "
+                                    f"the state is at {offset}, but nothing moved it (Faust skipped the last ones, "
+                                    f"no event for {IDLE_S:.0f} s, or undid the last seek)")
         for tp in assigned:
             if tp.topic not in sources or tp in active:
                 inactive_since.pop(tp, None)
@@ -486,6 +489,7 @@ def build_app(settings: WorkerSettings) -> Any:
             "validated": validator.counts["validated"], "rejected": validator.counts["rejected"],
             "applied": aggregator.counts["applied"], "skipped": aggregator.counts["skipped"],
             "rebuilds": aggregator.counts["rebuilds"], "provinces": list(aggregator.held),
+            "input_gaps": envelope_positions.gaps + parts_positions.gaps,  # times Faust skipped inputs (positions.py)
             "national_stage": stage.active, "parts": stage.counts["parts"],
             "state_writes_in_flight": state.in_flight + parts_state.in_flight,
             "source_partitions": source_partitions(),

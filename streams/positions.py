@@ -54,7 +54,8 @@ def split_stored(items: Iterable[tuple[bytes, bytes]]) -> tuple[dict[TopicPartit
 class InputPositions:
     """The next offset to fold per source partition held; `admit` filters a batch's events against it."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str) -> None:
+        self.what = what  # what one input is, for messages: "envelope", "parts record"
         self.next: dict[TopicPartition, int] = {}
         self.sought: dict[TopicPartition, tuple[int, float]] = {}
         self.last_event: dict[TopicPartition, float] = {}  # when an event of the partition last came (monotonic)
@@ -74,6 +75,10 @@ class InputPositions:
     def start_at(self, tp: TopicPartition, offset: int) -> None:
         """A partition the state has never folded from starts at its first offset still in the log."""
         self.next.setdefault(tp, offset)
+
+    def skip_to(self, tp: TopicPartition, offset: int) -> None:
+        """Retention deleted the inputs below `offset` before they were folded: go on from there."""
+        self.next[tp] = offset
 
     def admit(self, events: Iterable[tuple[TopicPartition, int, Item]], now: float | None = None,
               ) -> tuple[list[Item], dict[TopicPartition, tuple[int, int]]]:

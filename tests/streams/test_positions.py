@@ -13,7 +13,7 @@ def events(*pairs: tuple[tuple[str, int], int]) -> list[tuple[tuple[str, int], i
 
 
 def test_positions_round_trip_through_the_state_entries_and_leave_the_others_alone() -> None:
-    positions = InputPositions()
+    positions = InputPositions("envelope")
     assert positions.reset({}, [A, B]) == [A, B]
     positions.start_at(A, 7)
     positions.start_at(B, 0)
@@ -24,13 +24,13 @@ def test_positions_round_trip_through_the_state_entries_and_leave_the_others_alo
     found, rest = split_stored(entries)
     assert found == {A: 9, B: 1}
     assert rest == [entries[0], entries[-1]]
-    again = InputPositions()
+    again = InputPositions("envelope")
     assert again.reset(found, [A]) == []  # B is not held any more: not kept
     assert again.next == {A: 9}
 
 
 def test_an_event_at_the_position_is_folded_one_below_is_a_repeat_one_above_a_gap() -> None:
-    positions = InputPositions()
+    positions = InputPositions("envelope")
     positions.reset({A: 10, B: 5}, [A, B])
     admitted, gaps = positions.admit(events((A, 9), (A, 10), (B, 7), (A, 11), (B, 8), (B, 5)))
     assert admitted == ["0@10", "0@11"]
@@ -43,7 +43,7 @@ def test_an_event_at_the_position_is_folded_one_below_is_a_repeat_one_above_a_ga
 
 
 def test_a_gap_is_sought_once_until_the_events_queued_before_the_seek_had_time_to_drain() -> None:
-    positions = InputPositions()
+    positions = InputPositions("envelope")
     assert positions.should_seek(A, 10, now=100.0)
     assert not positions.should_seek(A, 10, now=100.0 + RESEEK_AFTER_S / 2)
     assert positions.should_seek(A, 12, now=100.0 + RESEEK_AFTER_S / 2)  # another position: at once
@@ -53,7 +53,7 @@ def test_a_gap_is_sought_once_until_the_events_queued_before_the_seek_had_time_t
 
 
 def test_a_partition_behind_its_high_water_with_no_event_for_a_while_is_sought_back() -> None:
-    positions = InputPositions()
+    positions = InputPositions("envelope")
     positions.reset({A: 10, B: 4}, [A, B], now=0.0)
     positions.admit(events((A, 10), (A, 11)), now=1.0)
     assert positions.idle_behind(A, 12, now=1.0 + IDLE_S) is None  # caught up with its high water
@@ -65,7 +65,7 @@ def test_a_partition_behind_its_high_water_with_no_event_for_a_while_is_sought_b
 
 
 def test_a_seek_that_brought_nothing_back_is_repeated_soon_one_that_did_is_not() -> None:
-    positions = InputPositions()
+    positions = InputPositions("envelope")
     positions.reset({A: 10}, [A], now=0.0)
     positions.admit(events((A, 12)), now=1.0)  # a gap: sought to 10
     assert positions.should_seek(A, 10, now=1.0)
@@ -73,3 +73,10 @@ def test_a_seek_that_brought_nothing_back_is_repeated_soon_one_that_did_is_not()
     assert positions.idle_behind(A, 30, now=1.0 + RESEEK_AFTER_S) == 10  # nothing came back: again, not after IDLE_S
     positions.admit(events((A, 10), (A, 11)), now=2.0 + RESEEK_AFTER_S)  # it came back
     assert positions.idle_behind(A, 30, now=3.0 + RESEEK_AFTER_S) is None
+
+
+def test_retention_moves_the_position_to_the_first_input_left() -> None:
+    positions = InputPositions("envelope")
+    positions.reset({A: 10}, [A])
+    positions.skip_to(A, 25)
+    assert positions.admit(events((A, 25)))[0] == ["0@25"]
