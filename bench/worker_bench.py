@@ -11,12 +11,14 @@ A. end to end: the worker is up; the bench publishes the whole stream (loadgen: 
 B. backlog: the stream is published first, then the worker starts (under cProfile with --profile);
    throughput = records / (first record applied -> last record applied): the worker alone.
 C. latency at a steady offered load (--rate records/s for --seconds): for each record, publish time
-   (its Kafka timestamp, kept on cshub.validated) -> arrival at a bench consumer of the first national
-   row whose `offsets` cover it. p50 / p99. Run at --rate (2,000/s) and at --trickle (200/s). The load
-   comes from a forked aiokafka process, paced in 5 ms ticks (its CPU per record is printed beside the
-   worker's), and each record's way is split into hops by the timestamps of its envelope and its verdict:
-   publish -> envelope sent (ingress), -> verdict sent (aggregation), -> national row seen (rows, national
-   stage). --latency-profile cProfiles the worker at --rate.
+   (its Kafka timestamp, kept on cshub.validated) -> the broker appended the first national row whose
+   `offsets` cover it (the bench's national topics stamp LogAppendTime, and the rows are read after the
+   run: no bench consumer competes with the worker while it is measured). p50 / p99. Run at --rate
+   (2,000/s) and at --trickle (200/s). The load comes from a forked aiokafka process, paced in 5 ms ticks
+   (its CPU per record is printed beside the worker's), and each record's way is split into hops by the
+   timestamps of its envelope and its verdict: publish -> envelope sent (ingress), -> verdict sent
+   (aggregation), -> national row appended (rows, national stage). --latency-profile cProfiles the
+   worker at --rate.
 D. overload: twice the stream offered at once; the worker's RSS sampled while it works off the lag.
 S. signatures (--phases S, or --signatures): the stream signed by each province's Ed25519 key (headers, as
    `cshub publish` sends it), and the backlog phase run twice in this one run: the worker with
@@ -44,9 +46,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -259,10 +261,17 @@ def warm_up(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> float:
     return time.monotonic() - t0
 
 
-def setup(bootstrap: str, names: TopicNames) -> None:
-    """The phase's topics, from the plan the worker checks (its app id is `<root>-w`, see Worker)."""
+def setup(bootstrap: str, names: TopicNames, append_time: bool = False) -> None:
+    """The phase's topics, from the plan the worker checks (its app id is `<root>-w`, see Worker).
+
+    `append_time`: the national tables stamp each record with the broker's append time (LogAppendTime), the
+    moment a row is there for every subscriber: the latency phase reads the rows after the run, no consumer
+    of its own competing with the worker for the 2 cores while it measures."""
     settings = load_settings(bootstrap=bootstrap, topic_root=names.root, app_id=f"{names.root}-w")
-    ensure_plan(settings.kafka, settings.topic_plan().specs())
+    national = {names.national(t) for t in TABLES}
+    specs = [replace(s, configs={**s.configs, "message.timestamp.type": "LogAppendTime"})
+             if append_time and s.name in national else s for s in settings.topic_plan().specs()]
+    ensure_plan(settings.kafka, specs)
 
 
 def phase_end_to_end(bootstrap: str, tmp: Path, names: TopicNames,
@@ -301,44 +310,20 @@ def phase_backlog(bootstrap: str, tmp: Path, names: TopicNames, records: list[tu
 def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: int,
                   profile: Path | None = None) -> dict[str, Any]:
     names = TopicNames(f"benchC{int(time.time())}")
-    setup(bootstrap, names)
+    setup(bootstrap, names, append_time=True)
     records = encoded(names, int(rate * seconds / 1.6) + 1000, seed)[: int(rate * seconds)]
     worker = Worker(bootstrap, names.root, tmp, profile)
-    arrivals: list[tuple[float, dict[tuple[str, int], int]]] = []  # (arrival ms, offsets of a national row)
     published: list[tuple[str, int, int, int]] = []  # validated (topic, partition, offset, publish ms)
-    stop = threading.Event()
-
-    def watch() -> None:
-        """Only the national rows live (their arrival time is the measurement); the validated records' publish
-        times are read after the run (they are stored in the records): reading them live cost the harness
-        more CPU than the worker it measures."""
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
-                                 auto_offset_reset="earliest")
-        tps = [TopicPartition(names.national(t), 0) for t in TABLES if t != "obligations"]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        while not stop.is_set():
-            now_ms = time.time() * 1000
-            for _tp, batch in consumer.poll(timeout_ms=50).items():
-                for rec in batch:
-                    if rec.key == b"000000":
-                        row = codec.decode(rec.value).value
-                        arrivals.append((now_ms, {(o["topic"], o["partition"]): o["offset"] for o in row["offsets"]}))
-        consumer.close()
-
-    watcher = threading.Thread(target=watch, daemon=True)
     try:
         worker.wait(lambda h: h.get("ready"), 90, 0.2)
-        watcher.start()
         worker_cpu0 = worker.cpu_s()
         offered_s, generator_cpu_s = publish_paced(bootstrap, records, rate)
         worker_cpu_s = worker.cpu_s() - worker_cpu0
         worker.wait(lambda h: h.get("applied", 0) >= len(records), 120)
         time.sleep(1.0)
     finally:
-        stop.set()
-        watcher.join(10)
         worker.stop()
+    arrivals = national_rows(bootstrap, names)
     published += validated_publish_times(bootstrap, names)
     by_tp: dict[tuple[str, int], tuple[list[int], list[float]]] = {}
     for arrival_ms, offsets in sorted(arrivals, key=lambda a: a[0]):
@@ -363,6 +348,23 @@ def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: in
             "max_ms": latencies[-1], "hops": hop_latencies(bootstrap, names, arrival_of)}
 
 
+def national_rows(bootstrap: str, names: TopicNames) -> list[tuple[float, dict[tuple[str, int], int]]]:
+    """(broker append ms, offsets covered) of every national row (province code 000000) of the run, read after it:
+    reading them live cost the harness a third of a core the worker then lacked."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
+                             auto_offset_reset="earliest", max_poll_records=10_000)
+    tps = [TopicPartition(names.national(t), 0) for t in TABLES if t != "obligations"]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    out = []
+    for rec in consumer:
+        if rec.key == b"000000":
+            row = codec.decode(rec.value).value
+            out.append((float(rec.timestamp), {(o["topic"], o["partition"]): o["offset"] for o in row["offsets"]}))
+    consumer.close()
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-quantile of sorted values (nearest rank)."""
     return values[max(0, int(len(values) * q) - 1)]
@@ -372,7 +374,7 @@ def hop_latencies(bootstrap: str, names: TopicNames,
                   arrival_of: dict[tuple[str, int, int], float]) -> dict[str, tuple[float, float]]:
     """(p50, p99) ms of each hop of a record's way, from the timestamps the records themselves carry: publish ->
     the ingress sent its envelope (the envelope's CreateTime) -> the aggregation sent its verdict (the verdict's
-    CreateTime) -> the national row that covers it reached the bench. One clock: everything runs here."""
+    CreateTime) -> the broker appended the national row that covers it. One clock: everything runs here."""
     from streams.ingress import decode_envelope
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
@@ -392,7 +394,7 @@ def hop_latencies(bootstrap: str, names: TopicNames,
                 enveloped[(entry[10], entry[11], entry[12])] = (entry[6], rec.timestamp, (entry[7], entry[8], entry[9]))
     consumer.close()
     hops: dict[str, list[float]] = {"publish -> envelope sent": [], "envelope -> verdict sent": [],
-                                    "verdict -> national row seen": []}
+                                    "verdict -> national row appended": []}
     for source, (published_ms, envelope_ms, validated) in enveloped.items():
         verdict = verdict_ms.get(source)
         arrival = arrival_of.get(validated)
@@ -400,7 +402,7 @@ def hop_latencies(bootstrap: str, names: TopicNames,
             continue
         hops["publish -> envelope sent"].append(envelope_ms - published_ms)
         hops["envelope -> verdict sent"].append(verdict - envelope_ms)
-        hops["verdict -> national row seen"].append(arrival - verdict)
+        hops["verdict -> national row appended"].append(arrival - verdict)
     return {name: (statistics.median(v), percentile(sorted(v), 0.99)) for name, v in hops.items() if v}
 
 
