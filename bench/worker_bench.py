@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -313,7 +314,6 @@ def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: in
     setup(bootstrap, names, append_time=True)
     records = encoded(names, int(rate * seconds / 1.6) + 1000, seed)[: int(rate * seconds)]
     worker = Worker(bootstrap, names.root, tmp, profile)
-    published: list[tuple[str, int, int, int]] = []  # validated (topic, partition, offset, publish ms)
     try:
         worker.wait(lambda h: h.get("ready"), 90, 0.2)
         worker_cpu0 = worker.cpu_s()
@@ -324,7 +324,7 @@ def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: in
     finally:
         worker.stop()
     arrivals = national_rows(bootstrap, names)
-    published += validated_publish_times(bootstrap, names)
+    published = validated_publish_times(bootstrap, names)  # validated (topic, partition, offset, publish ms)
     by_tp: dict[tuple[str, int], tuple[list[int], list[float]]] = {}
     for arrival_ms, offsets in sorted(arrivals, key=lambda a: a[0]):
         for tp, pos in offsets.items():
@@ -348,20 +348,27 @@ def phase_latency(bootstrap: str, tmp: Path, rate: int, seconds: float, seed: in
             "max_ms": latencies[-1], "hops": hop_latencies(bootstrap, names, arrival_of)}
 
 
+def read_back(bootstrap: str, tps: list[TopicPartition]) -> Iterator[Any]:
+    """Every record of `tps` from the start, until none came for 3 s (what a phase left on its topics)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
+                             auto_offset_reset="earliest", max_poll_records=10_000)
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    try:
+        yield from consumer
+    finally:
+        consumer.close()
+
+
 def national_rows(bootstrap: str, names: TopicNames) -> list[tuple[float, dict[tuple[str, int], int]]]:
     """(broker append ms, offsets covered) of every national row (province code 000000) of the run, read after it:
     reading them live cost the harness a third of a core the worker then lacked."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
-                             auto_offset_reset="earliest", max_poll_records=10_000)
     tps = [TopicPartition(names.national(t), 0) for t in TABLES if t != "obligations"]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
     out = []
-    for rec in consumer:
+    for rec in read_back(bootstrap, tps):
         if rec.key == b"000000":
-            row = codec.decode(rec.value).value
-            out.append((float(rec.timestamp), {(o["topic"], o["partition"]): o["offset"] for o in row["offsets"]}))
-    consumer.close()
+            offsets = codec.decode(rec.value).value["offsets"]
+            out.append((float(rec.timestamp), {(o["topic"], o["partition"]): o["offset"] for o in offsets}))
     return out
 
 
@@ -377,14 +384,10 @@ def hop_latencies(bootstrap: str, names: TopicNames,
     CreateTime) -> the broker appended the national row that covers it. One clock: everything runs here."""
     from streams.ingress import decode_envelope
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
-                             auto_offset_reset="earliest", max_poll_records=10_000)
     tps = [TopicPartition(names.validated_batches, p) for p in range(4)] + [TopicPartition(names.verdicts, 0)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
     enveloped: dict[tuple[str, int, int], tuple[int, int, tuple[str, int, int]]] = {}
     verdict_ms: dict[tuple[str, int, int], int] = {}
-    for rec in consumer:
+    for rec in read_back(bootstrap, tps):
         if rec.topic == names.verdicts:
             v = json.loads(rec.value)
             verdict_ms[(v["topic"], v["partition"], v["offset"])] = rec.timestamp
@@ -392,7 +395,6 @@ def hop_latencies(bootstrap: str, names: TopicNames,
         for entry in decode_envelope(rec.value):
             if entry[0] is not None:  # accepted: (publish ms, envelope ms, validated coordinates)
                 enveloped[(entry[10], entry[11], entry[12])] = (entry[6], rec.timestamp, (entry[7], entry[8], entry[9]))
-    consumer.close()
     hops: dict[str, list[float]] = {"publish -> envelope sent": [], "envelope -> verdict sent": [],
                                     "verdict -> national row appended": []}
     for source, (published_ms, envelope_ms, validated) in enveloped.items():
@@ -408,14 +410,8 @@ def hop_latencies(bootstrap: str, names: TopicNames,
 
 def validated_publish_times(bootstrap: str, names: TopicNames) -> list[tuple[str, int, int, int]]:
     """(topic, partition, offset, publish ms) of every validated record: the worker keeps the inbound timestamp."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
-                             auto_offset_reset="earliest", max_poll_records=10_000)
     tps = [TopicPartition(names.validated(k), p) for k in KINDS for p in range(4)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    out = [(rec.topic, rec.partition, rec.offset, rec.timestamp) for rec in consumer]
-    consumer.close()
-    return out
+    return [(rec.topic, rec.partition, rec.offset, rec.timestamp) for rec in read_back(bootstrap, tps)]
 
 
 def phase_signatures(bootstrap: str, tmp: Path, records: list[tuple[str, bytes, bytes]]) -> dict[str, Any]:
